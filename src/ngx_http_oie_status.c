@@ -1,0 +1,176 @@
+/*
+ * oie_status: the module's counters, as JSON or (?format=prometheus) in
+ * Prometheus' text format.  Counters live in the shared zone, so any worker
+ * answers for all of them.
+ */
+
+#include "ngx_http_oie_module.h"
+
+
+#define OIE_STATUS_MAX  4096
+
+
+static const char  *ngx_http_oie_reject_names[OIE_REJECT_N] = {
+    "method", "origin", "content_type", "too_large", "json", "batch", "event"
+};
+
+
+typedef struct {
+    ngx_http_oie_counters_t  c;
+    uint64_t                 ring_size;
+    uint64_t                 ring_used;
+    uint64_t                 ring_records;
+    uint64_t                 ring_high_water;
+    ngx_msec_t               uptime;
+} ngx_http_oie_snapshot_t;
+
+
+static void
+ngx_http_oie_snapshot(ngx_http_oie_snapshot_t *s)
+{
+    ngx_http_oie_worker_t  *w = &ngx_http_oie_worker;
+
+    ngx_memcpy(&s->c, &w->sh->counters, sizeof(ngx_http_oie_counters_t));
+
+    ngx_shmtx_lock(&w->shpool->mutex);
+    s->ring_size = w->ring->size;
+    s->ring_used = oie_ring_used(w->ring);
+    s->ring_records = w->ring->records;
+    s->ring_high_water = w->ring->high_water;
+    ngx_shmtx_unlock(&w->shpool->mutex);
+
+    s->uptime = ngx_current_msec - w->sh->started;
+}
+
+
+static u_char *
+ngx_http_oie_status_json(u_char *p, u_char *end, ngx_http_oie_snapshot_t *s)
+{
+    ngx_uint_t  i;
+
+    p = ngx_slprintf(p, end,
+                     "{\"version\":\"" OIE_VERSION "\",\"uptime_ms\":%M,"
+                     "\"requests\":%uA,\"accepted\":%uA,\"dropped\":%uA,"
+                     "\"rejected\":{",
+                     s->uptime, s->c.requests, s->c.accepted, s->c.dropped);
+
+    for (i = 0; i < OIE_REJECT_N; i++) {
+        p = ngx_slprintf(p, end, "%s\"%s\":%uA", i ? "," : "",
+                         ngx_http_oie_reject_names[i], s->c.rejected[i]);
+    }
+
+    p = ngx_slprintf(p, end,
+                     "},\"ring\":{\"size\":%uL,\"used\":%uL,\"events\":%uL,"
+                     "\"high_water\":%uL,\"reloads_kept\":%uA},"
+                     "\"sink\":{\"type\":\"file\",\"batches\":%uA,"
+                     "\"rows\":%uA,\"bytes\":%uA,\"errors\":%uA,"
+                     "\"files\":%uA}}\n",
+                     s->ring_size, s->ring_used, s->ring_records,
+                     s->ring_high_water, s->c.reloads_kept, s->c.batches,
+                     s->c.rows_delivered, s->c.bytes_delivered,
+                     s->c.sink_errors, s->c.files_completed);
+
+    return p;
+}
+
+
+static u_char *
+ngx_http_oie_status_prometheus(u_char *p, u_char *end,
+    ngx_http_oie_snapshot_t *s)
+{
+    ngx_uint_t  i;
+
+    p = ngx_slprintf(p, end,
+        "# HELP oie_requests_total Requests to oie_track locations.\n"
+        "# TYPE oie_requests_total counter\n"
+        "oie_requests_total %uA\n"
+        "# HELP oie_events_accepted_total Events pushed into the ring.\n"
+        "# TYPE oie_events_accepted_total counter\n"
+        "oie_events_accepted_total %uA\n"
+        "# HELP oie_events_dropped_total Events lost: ring full or sink "
+        "failed.\n"
+        "# TYPE oie_events_dropped_total counter\n"
+        "oie_events_dropped_total %uA\n"
+        "# HELP oie_requests_rejected_total Requests refused, by reason.\n"
+        "# TYPE oie_requests_rejected_total counter\n",
+        s->c.requests, s->c.accepted, s->c.dropped);
+
+    for (i = 0; i < OIE_REJECT_N; i++) {
+        p = ngx_slprintf(p, end,
+                         "oie_requests_rejected_total{reason=\"%s\"} %uA\n",
+                         ngx_http_oie_reject_names[i], s->c.rejected[i]);
+    }
+
+    p = ngx_slprintf(p, end,
+        "# HELP oie_ring_size_bytes Capacity of the shared-memory ring.\n"
+        "# TYPE oie_ring_size_bytes gauge\n"
+        "oie_ring_size_bytes %uL\n"
+        "# HELP oie_ring_used_bytes Bytes waiting in the ring.\n"
+        "# TYPE oie_ring_used_bytes gauge\n"
+        "oie_ring_used_bytes %uL\n"
+        "# HELP oie_ring_events Events waiting in the ring.\n"
+        "# TYPE oie_ring_events gauge\n"
+        "oie_ring_events %uL\n"
+        "# HELP oie_sink_batches_total Batches delivered to the sink.\n"
+        "# TYPE oie_sink_batches_total counter\n"
+        "oie_sink_batches_total %uA\n"
+        "# HELP oie_sink_rows_total Rows delivered to the sink.\n"
+        "# TYPE oie_sink_rows_total counter\n"
+        "oie_sink_rows_total %uA\n"
+        "# HELP oie_sink_bytes_total Row bytes delivered to the sink.\n"
+        "# TYPE oie_sink_bytes_total counter\n"
+        "oie_sink_bytes_total %uA\n"
+        "# HELP oie_sink_errors_total Batches the sink failed to take.\n"
+        "# TYPE oie_sink_errors_total counter\n"
+        "oie_sink_errors_total %uA\n",
+        s->ring_size, s->ring_used, s->ring_records, s->c.batches,
+        s->c.rows_delivered, s->c.bytes_delivered, s->c.sink_errors);
+
+    return p;
+}
+
+
+ngx_int_t
+ngx_http_oie_status_handler(ngx_http_request_t *r)
+{
+    u_char                   *buf, *p;
+    ngx_str_t                 type, fmt;
+    ngx_http_oie_snapshot_t   s;
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_oie_worker.sh == NULL) {
+        return ngx_http_oie_reply_json(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                       "not running in a worker");
+    }
+
+    buf = ngx_pnalloc(r->pool, OIE_STATUS_MAX);
+    if (buf == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_oie_snapshot(&s);
+
+    if (ngx_http_arg(r, (u_char *) "format", 6, &fmt) == NGX_OK
+        && fmt.len == 10 && ngx_strncmp(fmt.data, "prometheus", 10) == 0)
+    {
+        ngx_str_set(&type, "text/plain; version=0.0.4");
+        p = ngx_http_oie_status_prometheus(buf, buf + OIE_STATUS_MAX, &s);
+
+    } else {
+        ngx_str_set(&type, "application/json");
+        p = ngx_http_oie_status_json(buf, buf + OIE_STATUS_MAX, &s);
+    }
+
+    if (ngx_http_oie_add_header(r, "Cache-Control", "no-store") == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_oie_reply_buf(r, NGX_HTTP_OK, &type, buf, p - buf);
+}
