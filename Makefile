@@ -15,9 +15,11 @@ MODULE      := $(BUILD)/ngx_http_oie_module.so
 DEPS_STAMP  := $(BUILD)/.deps-installed
 CFLAGS_OIE  := -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
                -Wno-sign-compare
+SANITIZE    := -fsanitize=address,undefined -fno-omit-frame-pointer
 ifeq ($(SAN),1)
-CFLAGS_OIE  += -fsanitize=address,undefined -fno-omit-frame-pointer
-LDFLAGS_OIE := -fsanitize=address,undefined
+CFLAGS_OIE  += $(SANITIZE)
+LDFLAGS_OIE := $(SANITIZE)
+UNIT_SAN    := $(SANITIZE)
 endif
 
 MODULE_SRCS := $(wildcard src/*.c src/*.h) config
@@ -68,7 +70,7 @@ unit: $(UNIT_BINS)
 $(BUILD)/unit/%: t/unit/%.c $(PURE_SRCS) $(wildcard src/oie_*.h)
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -g -O1 -Wall -Wextra -Werror -Isrc -It/unit \
-	    $(if $(filter 1,$(SAN)),-fsanitize=address,undefined) \
+	    $(UNIT_SAN) \
 	    -o $@ $< $(PURE_SRCS) -lcrypto -ljansson -lm -lpthread
 
 run: all

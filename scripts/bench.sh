@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# make bench: wrk against /t (a realistic one-event body) and against a plain
+# "return 204" location in the same nginx, in one run; prints req/s, p99 and
+# the ratio, then checks that every accepted event reached the files.
+# Loopback only; each load run is bounded by BENCH_SECONDS.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+B=$ROOT/build/bench
+SECS=${BENCH_SECONDS:-10}
+CONNS=${BENCH_CONNECTIONS:-32}
+WORKERS=${BENCH_WORKERS:-2}
+NGINX=${NGINX:-/usr/sbin/nginx}
+
+rm -rf "$B" && mkdir -p "$B/logs" "$B/conf" "$B/events"
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+
+cat > "$B/conf/nginx.conf" <<CONF
+load_module /usr/lib/nginx/modules/ndk_http_module.so;
+load_module $ROOT/build/ngx_http_oie_module.so;
+worker_processes $WORKERS;
+error_log logs/error.log notice;
+pid logs/nginx.pid;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $B/body;
+    oie_zone oie 64m;
+    oie_sink file $B/events max_age=10s;
+    oie_batch rows=500 bytes=4m interval=200ms;
+    server {
+        listen 127.0.0.1:$PORT;
+        keepalive_requests 100000;
+        location = /t { oie_track; }
+        location = /plain { return 204; }
+        location = /status { oie_status; }
+    }
+}
+CONF
+
+cat > "$B/post.lua" <<'LUA'
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "text/plain;charset=UTF-8"
+wrk.headers["Origin"] = "http://127.0.0.1"
+wrk.headers["User-Agent"] = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
+wrk.body = '{"events":[{"type":"pageview","timestamp":1732406400000,"sessionId":"s_8f2k1m","visitorId":"aB3dE9x","leadId":"aB3dE9x","url":"https://example.com/pricing?utm_source=email&utm_medium=cold-email","referrer":"https://mail.google.com/","title":"Pricing - Example","utmSource":"email","utmMedium":"cold-email","utmCampaign":"q1-outbound"}],"meta":{"sentAt":1732406400100}}'
+LUA
+sed -i "s#http://127.0.0.1\"#http://127.0.0.1:$PORT\"#" "$B/post.lua"
+
+"$NGINX" -p "$B/" -c conf/nginx.conf
+trap '"$NGINX" -p "$B/" -c conf/nginx.conf -s stop 2>/dev/null || true' EXIT
+sleep 0.5
+
+run_wrk() {   # key, label, url, [script]
+    local out
+    out=$(wrk -t1 -c"$CONNS" -d"${SECS}s" --latency ${4:+-s "$4"} "$3")
+    echo "$out" > "$B/wrk-$1.txt"
+    local rps p99 non2xx
+    rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+    p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+    non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
+    printf '%-22s %12s req/s   p99 %8s   non-2xx %s\n' "$2" "$rps" "$p99" "${non2xx:-0}"
+    echo "$rps" > "$B/rps-$1"
+}
+
+echo "nginx $WORKERS workers, wrk 1 thread x $CONNS connections, ${SECS}s each"
+wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:$PORT/plain" >/dev/null   # warm-up
+run_wrk plain "return 204" "http://127.0.0.1:$PORT/plain"
+run_wrk track "/t (1 event)" "http://127.0.0.1:$PORT/t" "$B/post.lua"
+
+ratio=$(python3 -c "print(f'{float(open(\"$B/rps-track\").read())/float(open(\"$B/rps-plain\").read()):.3f}')")
+echo "ratio /t : return 204 = $ratio (target >= 0.85)"
+
+accepted=$(curl -s "http://127.0.0.1:$PORT/status" | python3 -c 'import sys,json; d=json.load(sys.stdin); print(d["accepted"], d["dropped"])')
+"$NGINX" -p "$B/" -c conf/nginx.conf -s quit
+for _ in $(seq 1 100); do [ -f "$B/logs/nginx.pid" ] || break; sleep 0.1; done
+trap - EXIT
+rows=$(cat "$B"/events/events/*.ndjson 2>/dev/null | wc -l)
+uniq=$(cat "$B"/events/events/*.ndjson 2>/dev/null | grep -o '"event_id":"[0-9a-f]*"' | sort -u | wc -l)
+set -- $accepted
+echo "events accepted $1, dropped $2, rows in files $rows, distinct ids $uniq"
+if [ "$1" != "$rows" ] || [ "$rows" != "$uniq" ]; then
+    echo "FAIL: not every accepted event was delivered exactly once" >&2
+    exit 1
+fi
+echo "every accepted event delivered exactly once"

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# make run: Redis and nginx with the module on 127.0.0.1:8080, sample leads
+# loaded, tracking links printed; stays in the foreground until Ctrl-C.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+RUN=$ROOT/build/run
+NGINX=${NGINX:-/usr/sbin/nginx}
+CONF=conf/oie-demo.conf
+
+mkdir -p "$RUN/tmp" "$RUN/events" "$RUN/redis"
+
+free_port() {
+    local port=$1
+    while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+        port=$((port + 1))
+    done
+    echo "$port"
+}
+
+stop_all() {
+    trap - INT TERM EXIT
+    echo
+    echo "stopping nginx (draining events to files) and redis..."
+    if [ -f "$RUN/nginx.pid" ]; then
+        "$NGINX" -p "$ROOT/" -c "$CONF" -s quit 2>/dev/null || true
+        for _ in $(seq 1 50); do
+            [ -f "$RUN/nginx.pid" ] || break
+            sleep 0.1
+        done
+    fi
+    if [ -n "${REDIS_PORT:-}" ]; then
+        redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
+    fi
+    echo "events are in $RUN/events/"
+    exit 0
+}
+
+if [ -f "$RUN/nginx.pid" ] && kill -0 "$(cat "$RUN/nginx.pid")" 2>/dev/null; then
+    echo "a demo nginx is already running (pid $(cat "$RUN/nginx.pid")); stopping it"
+    "$NGINX" -p "$ROOT/" -c "$CONF" -s quit || true
+    sleep 1
+fi
+
+REDIS_PORT=$(free_port 6379)
+redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' \
+    --appendonly no --dir "$RUN/redis" --daemonize yes \
+    --logfile "$RUN/redis/redis.log" >/dev/null
+trap stop_all INT TERM EXIT
+
+"$NGINX" -p "$ROOT/" -c "$CONF" -t -q
+"$NGINX" -p "$ROOT/" -c "$CONF"
+
+echo
+echo "Outbound Intent Engine demo"
+echo "  landing page     http://127.0.0.1:8080/"
+echo "  event endpoint   POST http://127.0.0.1:8080/t"
+echo "  status           http://127.0.0.1:8080/oie/status"
+echo "  redis            127.0.0.1:$REDIS_PORT"
+echo "  events land in   $RUN/events/events/*.ndjson (a file completes every 5s)"
+echo "  nginx log        $RUN/error.log"
+
+if [ -x build/oie ] && [ -f pixel/examples/sample-leads.csv ]; then
+    rm -rf "$RUN/campaign"
+    build/oie campaign create --name "Demo Campaign" \
+        --leads pixel/examples/sample-leads.csv \
+        --base-url http://127.0.0.1:8080 --landing http://127.0.0.1:8080/ \
+        --out "$RUN/campaign" >/dev/null
+    build/oie leads push --redis "127.0.0.1:$REDIS_PORT" \
+        "$RUN"/campaign/*identities*.ndjson >/dev/null
+    echo
+    echo "Sample leads loaded into Redis; their tracking links:"
+    tail -n +2 "$RUN"/campaign/*.csv | head -5 \
+        | grep -o 'http://127.0.0.1:8080/r/[^,"]*' | sed 's/^/  /' || true
+fi
+
+echo
+echo "Try:  curl -i -X POST http://127.0.0.1:8080/t -H 'Content-Type: application/json' \\"
+echo "        -d '{\"events\":[{\"type\":\"pageview\",\"timestamp\":$(date +%s)000,\"sessionId\":\"s1\",\"visitorId\":\"v1\",\"url\":\"http://127.0.0.1:8080/\"}]}'"
+echo
+echo "Press Ctrl-C to stop."
+
+while kill -0 "$(cat "$RUN/nginx.pid" 2>/dev/null || echo 0)" 2>/dev/null; do
+    sleep 1
+done
+echo "nginx exited; see $RUN/error.log"
