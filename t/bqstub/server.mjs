@@ -146,51 +146,53 @@ const USAGE = `usage: node t/bqstub/server.mjs --key SA.json --schemas DIR [opti
   --quiet             no request log on stderr
 `;
 
-// Reads a request body. Past `limit` bytes the rest is drained without being
-// kept; past `hardLimit` the read stops and the caller answers 413 and closes.
+// Reads a request body, keeping at most `limit` bytes; the rest is read and
+// dropped so that the client can finish sending and then read our answer
+// (Node closes a connection whose request body is unread). tooLarge is
+// 'soft' past `limit` and 'hard' past `hardLimit`. Past DRAIN_CAP the
+// connection is cut: nothing legitimate sends that much.
+const DRAIN_CAP = 256 * MB;
+
 function readBody(req, limit, hardLimit) {
     return new Promise((resolve, reject) => {
         const chunks = [];
         let size = 0;
         let done = false;
 
-        req.on('data', (chunk) => {
-            if (done) {
-                return;
-            }
-            size += chunk.length;
-            if (size > hardLimit) {
+        const finish = (err, value) => {
+            if (!done) {
                 done = true;
-                req.pause();
-                resolve({ size, tooLarge: 'hard' });
-                return;
+                if (err) {
+                    reject(err);
+                } else {
+                    resolve(value);
+                }
             }
+        };
+        req.on('data', (chunk) => {
+            size += chunk.length;
             if (size <= limit) {
                 chunks.push(chunk);
+            } else {
+                chunks.length = 0;
+            }
+            if (size > DRAIN_CAP) {
+                req.socket.destroy();
+                finish(new Error(`request body over ${DRAIN_CAP} bytes`));
             }
         });
         req.on('end', () => {
-            if (!done) {
-                done = true;
-                if (size > limit) {
-                    resolve({ size, tooLarge: 'soft' });
-                } else {
-                    resolve({ size, buf: Buffer.concat(chunks) });
-                }
+            if (size > hardLimit) {
+                finish(null, { size, tooLarge: 'hard' });
+            } else if (size > limit) {
+                finish(null, { size, tooLarge: 'soft' });
+            } else {
+                finish(null, { size, buf: Buffer.concat(chunks) });
             }
         });
-        req.on('error', (e) => {
-            if (!done) {
-                done = true;
-                reject(e);
-            }
-        });
-        req.on('aborted', () => {
-            if (!done) {
-                done = true;
-                reject(new Error('client aborted the request'));
-            }
-        });
+        req.on('error', (e) => finish(e));
+        req.on('aborted', () => finish(new Error('client aborted the request')));
+        req.on('close', () => finish(new Error('connection closed mid-request')));
     });
 }
 
@@ -748,20 +750,21 @@ class Stub {
             return;
         }
 
-        const declared = Number(req.headers['content-length'] ?? 0);
-        const hardLimit = route.limit * 2;
-        if (declared > hardLimit) {
-            got = { tooLarge: 'hard' };
-        } else {
-            got = await readBody(req, route.limit, hardLimit);
+        try {
+            got = await readBody(req, route.limit, route.limit * 2);
+        } catch (e) {
+            this.count(route.kind, 'aborted', entry);
+            log(`${req.method} ${url.pathname} not answered: ${e.message}`);
+            req.socket.destroy();
+            return;
         }
         if (got.tooLarge === 'hard') {
+            // Like Google's front end: far too large is refused before the
+            // API sees it.
             reply = googleError(413, 'requestTooLarge', 'Request Too Large');
-            reply.headers.Connection = 'close';
             this.count(route.kind, 413, entry);
             log(`${req.method} ${url.pathname} 413 request too large`);
             this.send(res, reply);
-            res.on('finish', () => req.socket.destroy());
             return;
         }
 

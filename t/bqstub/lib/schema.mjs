@@ -403,7 +403,7 @@ function checkValue(field, v, path, ctx) {
         }
         return null;
     }
-    if (Array.isArray(v)) {
+    if (Array.isArray(v) && field.type !== 'JSON') {
         errors.push({
             location: path,
             message: `Array specified for non-repeated field: ${path}.`,
