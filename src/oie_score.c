@@ -97,7 +97,7 @@ static const oie_score_pattern_t  oie_score_default_patterns[] = {
     { OIE_SCORE_MATCH_SEGMENT,  "/get-started" },
     { OIE_SCORE_MATCH_SEGMENT,  "/case-studies" },
     { OIE_SCORE_MATCH_SEGMENT,  "/customers" },
-    { OIE_SCORE_MATCH_PREFIX,   "/compare" },
+    { OIE_SCORE_MATCH_PREFIX,   "/compar" },
     { OIE_SCORE_MATCH_CONTAINS, "-vs-" },
     { OIE_SCORE_MATCH_SEGMENT,  "/security" },
     { OIE_SCORE_MATCH_SEGMENT,  "/integrations" }
