@@ -1,0 +1,150 @@
+/*
+ * The oie tool's Redis connection.
+ */
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "oie_cli.h"
+#include "oie_redis.h"
+
+
+static int oie_redis_simple(oie_redis_t *r, const char *what, int argc,
+    const char **argv);
+
+
+const char *
+oie_redis_default(void)
+{
+    const char  *s;
+
+    s = getenv("OIE_REDIS");
+
+    return (s != NULL && *s != '\0') ? s : OIE_REDIS_DEFAULT;
+}
+
+
+int
+oie_redis_connect(oie_redis_t *r)
+{
+    char            host[256];
+    size_t          len;
+    uint64_t        port;
+    const char     *colon, *h, *pw, *argv[2];
+    char            db[32];
+    struct timeval  tv;
+
+    tv.tv_sec = (time_t) r->timeout;
+    tv.tv_usec = (suseconds_t) ((r->timeout - (double) tv.tv_sec) * 1e6);
+
+    if (r->addr[0] == '/') {
+        r->ctx = redisConnectUnixWithTimeout(r->addr, tv);
+
+    } else {
+        colon = strrchr(r->addr, ':');
+
+        if (colon == NULL
+            || oie_parse_uint(colon + 1, 1, 65535, &port) != 0)
+        {
+            oie_error("--redis '%s': expected HOST:PORT, [IPv6]:PORT or a "
+                      "unix socket path", r->addr);
+            return OIE_EXIT_USAGE;
+        }
+
+        h = r->addr;
+        len = (size_t) (colon - r->addr);
+
+        if (len >= 2 && h[0] == '[' && h[len - 1] == ']') {
+            h++;
+            len -= 2;
+        }
+
+        if (len == 0 || len >= sizeof(host)) {
+            oie_error("--redis '%s': no host", r->addr);
+            return OIE_EXIT_USAGE;
+        }
+
+        memcpy(host, h, len);
+        host[len] = '\0';
+
+        r->ctx = redisConnectWithTimeout(host, (int) port, tv);
+    }
+
+    if (r->ctx == NULL) {
+        oie_error("Redis %s: out of memory", r->addr);
+        return OIE_EXIT_INTERNAL;
+    }
+
+    if (r->ctx->err) {
+        oie_error("Redis %s: cannot connect: %s", r->addr, r->ctx->errstr);
+        oie_redis_close(r);
+        return OIE_EXIT_REDIS;
+    }
+
+    if (redisSetTimeout(r->ctx, tv) != REDIS_OK) {
+        oie_error("Redis %s: cannot set the timeout", r->addr);
+        oie_redis_close(r);
+        return OIE_EXIT_REDIS;
+    }
+
+    pw = getenv("OIE_REDIS_PASSWORD");
+
+    if (pw != NULL && *pw != '\0') {
+        argv[0] = "AUTH";
+        argv[1] = pw;
+
+        if (oie_redis_simple(r, "AUTH", 2, argv) != OIE_EXIT_OK) {
+            return OIE_EXIT_REDIS;
+        }
+    }
+
+    if (r->db != 0) {
+        snprintf(db, sizeof(db), "%ld", r->db);
+        argv[0] = "SELECT";
+        argv[1] = db;
+
+        if (oie_redis_simple(r, "SELECT", 2, argv) != OIE_EXIT_OK) {
+            return OIE_EXIT_REDIS;
+        }
+    }
+
+    return OIE_EXIT_OK;
+}
+
+
+static int
+oie_redis_simple(oie_redis_t *r, const char *what, int argc,
+    const char **argv)
+{
+    redisReply  *reply;
+
+    reply = redisCommandArgv(r->ctx, argc, argv, NULL);
+
+    if (reply == NULL) {
+        oie_error("Redis %s: %s failed: %s", r->addr, what, r->ctx->errstr);
+        oie_redis_close(r);
+        return OIE_EXIT_REDIS;
+    }
+
+    if (reply->type == REDIS_REPLY_ERROR) {
+        oie_error("Redis %s: %s failed: %s", r->addr, what, reply->str);
+        freeReplyObject(reply);
+        oie_redis_close(r);
+        return OIE_EXIT_REDIS;
+    }
+
+    freeReplyObject(reply);
+
+    return OIE_EXIT_OK;
+}
+
+
+void
+oie_redis_close(oie_redis_t *r)
+{
+    if (r->ctx != NULL) {
+        redisFree(r->ctx);
+        r->ctx = NULL;
+    }
+}

@@ -1,0 +1,32 @@
+/*
+ * The oie tool's Redis connection (hiredis, synchronous: a CLI may block).
+ */
+
+#ifndef _OIE_REDIS_H_INCLUDED_
+#define _OIE_REDIS_H_INCLUDED_
+
+#include <hiredis/hiredis.h>
+
+
+#define OIE_REDIS_DEFAULT  "127.0.0.1:6379"
+
+
+typedef struct {
+    const char     *addr;      /* as given: HOST:PORT, [V6]:PORT or /path */
+    long            db;
+    double          timeout;   /* seconds, connect and each reply */
+    redisContext   *ctx;
+} oie_redis_t;
+
+
+/*
+ * Connects, authenticates (OIE_REDIS_PASSWORD) and selects the database.
+ * Returns OIE_EXIT_OK, OIE_EXIT_USAGE for a bad address, OIE_EXIT_REDIS.
+ */
+int oie_redis_connect(oie_redis_t *r);
+void oie_redis_close(oie_redis_t *r);
+
+/* The default address: $OIE_REDIS or 127.0.0.1:6379. */
+const char *oie_redis_default(void);
+
+#endif /* _OIE_REDIS_H_INCLUDED_ */
