@@ -42,6 +42,14 @@ AS (
   AND (webdriver IS NULL OR webdriver = FALSE)
 );
 
+-- Custom events that are conversions (definition.json conversion_events).
+CREATE OR REPLACE FUNCTION outbound_sales.is_conversion_event(custom_name STRING)
+RETURNS BOOL
+OPTIONS (description = 'TRUE for the names of custom events that count as conversions.')
+AS (
+  IFNULL(custom_name IN ('demo_booked', 'meeting_booked', 'trial_started', 'signup_completed', 'quote_requested'), FALSE)
+);
+
 CREATE OR REPLACE FUNCTION outbound_sales.intent_recency_points(seconds_since_last_activity INT64)
 RETURNS INT64
 OPTIONS (description = 'Recency component, 0..30: seconds since the last counted activity; null or negative means never active.')
