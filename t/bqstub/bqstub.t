@@ -28,6 +28,11 @@ is($bq->key->{token_uri}, $bq->token_url, 'the key names the stand-in token URL'
 is($bq->key->{type}, 'service_account', 'key type');
 is($bq->key->{project_id}, 'oie-test', 'key project');
 is((stat $bq->key_file)[2] & 0777, 0600, 'key file is private');
+my $env = $bq->export_env;
+is($ENV{TEST_NGINX_BQ_URL}, $bq->url, 'export_env: URL');
+is($ENV{TEST_NGINX_BQ_KEY}, $bq->key_file, 'export_env: key file');
+is($env->{TEST_NGINX_BQ_DATASET}, 'outbound_sales', 'export_env: dataset');
+
 my %tables = map { $_ => 1 } $bq->tables;
 ok($tables{events} && $tables{email_clicks}, 'tables from sql/schemas');
 

@@ -221,8 +221,9 @@ class Stub {
     // Clears what tests observe. Issued tokens survive unless asked, so a
     // client holding a token is not forced to fetch another.
     reset({ tokens = false } = {}) {
-        for (const t of this.timers ?? []) {
+        for (const [t, sock] of this.timers ?? []) {
             clearTimeout(t);
+            sock.destroy();
         }
         for (const s of this.stalled ?? []) {
             s.destroy();
@@ -231,7 +232,7 @@ class Stub {
             this.tokens.clear();
         }
         this.generation = (this.generation ?? 0) + 1;
-        this.timers = new Set();
+        this.timers = new Map();
         this.stalled = new Set();
         this.rows = [];
         this.seen = new Map();
@@ -833,7 +834,7 @@ class Stub {
                     this.send(res, reply);
                 }
             }, fault.delay_ms);
-            this.timers.add(t);
+            this.timers.set(t, req.socket);
             return;
         }
         log(line);
@@ -937,7 +938,10 @@ class Stub {
         case '/_stub/reset':
             want('POST');
             checkKeys(body, ['tokens'], 'reset');
-            this.reset({ tokens: Boolean(body.tokens) });
+            if (body.tokens !== undefined && typeof body.tokens !== 'boolean') {
+                throw new UsageError('reset tokens must be true or false');
+            }
+            this.reset({ tokens: body.tokens === true });
             return jsonReply(200, { ok: true });
         default:
             return this.controlError(404, `no control endpoint ${path}`);

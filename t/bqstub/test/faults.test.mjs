@@ -207,6 +207,16 @@ describe('connection faults', () => {
         assert.equal((await stored())[0].insertId, row.event_id);
     });
 
+    test('reset cuts a connection whose delayed answer is pending', async () => {
+        await fault({ kind: 'insertAll', action: 'delay', delay_ms: 600000 });
+        const pending = insertAll(stub, token, 'events', rowsOf(eventRow()))
+            .then(() => 'answered', (e) => e.code ?? e.message);
+        // The row is stored in the same step that arms the delay timer.
+        await waitFor('the stored row', async () => (await stored()).length === 1);
+        await ctl(stub, 'reset', {});
+        assert.match(await pending, /ECONNRESET|socket hang up/);
+    });
+
     test('drop at headers or after the body: connection cut, nothing stored', async () => {
         for (const phase of ['headers', 'body']) {
             await fault({ kind: 'insertAll', action: 'drop', phase });

@@ -150,6 +150,25 @@ sub insert_url {
         . ($dataset // $self->dataset) . "/tables/$table/insertAll";
 }
 
+# Sets TEST_NGINX_BQ_* so Test::Nginx blocks can write, for example,
+#   oie_sink bigquery project=$TEST_NGINX_BQ_PROJECT
+#            dataset=$TEST_NGINX_BQ_DATASET credentials=$TEST_NGINX_BQ_KEY
+#            endpoint=$TEST_NGINX_BQ_URL;
+# Returns the variables set.
+sub export_env {
+    my $self = shift;
+    my %env = (
+        TEST_NGINX_BQ_PORT      => $self->port,
+        TEST_NGINX_BQ_URL       => $self->url,
+        TEST_NGINX_BQ_TOKEN_URL => $self->token_url,
+        TEST_NGINX_BQ_KEY       => $self->key_file,
+        TEST_NGINX_BQ_PROJECT   => $self->project,
+        TEST_NGINX_BQ_DATASET   => $self->dataset,
+    );
+    @ENV{ keys %env } = values %env;
+    return \%env;
+}
+
 sub log_tail {
     my ($self, $lines) = @_;
     my @all = split /\n/, (eval { _slurp($self->{log_file}) } // '');
