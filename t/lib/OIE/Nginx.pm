@@ -45,7 +45,7 @@ sub free_port {
 #     workers => 2, main => '... top level')
 sub new {
     my ($class, %o) = @_;
-    my $self = bless { workers => 2, %o }, $class;
+    my $self = bless { workers => 2, owner => $$, %o }, $class;
     $self->{prefix} = tempdir('oie-nginx-XXXXXX', TMPDIR => 1, CLEANUP => 1);
     chmod 0755, $self->{prefix};
     make_path("$self->{prefix}/logs", "$self->{prefix}/conf",
@@ -192,6 +192,7 @@ sub error_log {
 sub DESTROY {
     my $self = shift;
     local $?;
+    return if $$ != $self->{owner};     # a forked client is not the owner
     my $pid = $self->pid or return;
     kill 'KILL', $pid, $self->worker_pids;
 }
