@@ -1,0 +1,223 @@
+// What the browser tests share: a private nginx with the oie module (its
+// own prefix, port, logs and sink directory), headless Chromium through
+// playwright-core, and readers for the events the module writes.
+//
+// The module must be built (build/ngx_http_oie_module.so): without it these
+// tests fail, unless OIE_SKIP_BROWSER=1 says to skip them.
+
+import { spawn } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, mkdirSync, readdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export const PIXEL = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+export const ROOT = resolve(PIXEL, '..');
+export const MODULE = process.env.OIE_MODULE || join(ROOT, 'build/ngx_http_oie_module.so');
+export const NDK = process.env.OIE_NDK || '/usr/lib/nginx/modules/ndk_http_module.so';
+export const NGINX = process.env.NGINX || '/usr/sbin/nginx';
+export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+export const SKIP = process.env.OIE_SKIP_BROWSER == '1' ? 'OIE_SKIP_BROWSER=1' : false;
+
+// The answer a stand-in /p gives (the module's oie_personalize answers the
+// same shape); "NoSuch1" is an unknown lead.
+export const LEAD = { firstName: 'Ada', company: 'Acme', intentLevel: 'hot' };
+
+// Fails loudly when something the browser tests need is missing.
+export const requireParts = () => {
+    for (const [what, path] of [['the oie module (run make)', MODULE], ['ngx_devel_kit', NDK],
+                                ['nginx', NGINX], ['chromium (apt-get install chromium)', CHROMIUM],
+                                ['the pixel build (run make)', join(PIXEL, 'dist/pixel.min.js')]])
+    {
+        if (!existsSync(path)) throw new Error(`${what} is missing: ${path}`);
+    }
+};
+
+const freePort = () => new Promise((ok, fail) => {
+    const s = createServer();
+    s.unref();
+    s.on('error', fail);
+    s.listen(0, '127.0.0.1', () => {
+        const { port } = s.address();
+        s.close(() => ok(port));
+    });
+});
+
+const canConnect = (port) => new Promise((ok) => {
+    const c = connect(port, '127.0.0.1');
+    c.on('connect', () => { c.destroy(); ok(true); });
+    c.on('error', () => ok(false));
+});
+
+// Starts nginx in the foreground as a child; resolves once it listens.
+export const startNginx = async () => {
+    requireParts();
+    const dir = mkdtempSync(join(tmpdir(), 'oie-pixel-'));
+    chmodSync(dir, 0o755);          // workers run as nobody when we are root
+    const port = await freePort();
+    const sink = join(dir, 'sink');
+    mkdirSync(join(dir, 'logs'));
+    mkdirSync(sink);
+    const conf = `
+load_module ${NDK};
+load_module ${MODULE};
+worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/logs/error.log info;
+events { worker_connections 256; }
+http {
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    access_log ${dir}/logs/access.log;
+    client_body_temp_path ${dir}/body;
+    proxy_temp_path ${dir}/proxy;
+    fastcgi_temp_path ${dir}/fastcgi;
+    uwsgi_temp_path ${dir}/uwsgi;
+    scgi_temp_path ${dir}/scgi;
+
+    oie_zone oie 8m;
+    oie_sink file ${sink} max_age=300ms;
+    oie_batch rows=100 interval=100ms;
+
+    server {
+        listen 127.0.0.1:${port};
+        server_name localhost;
+
+        location = /t {
+            # the tests create this file to make the edge fail (5xx)
+            if (-f ${dir}/fail) {
+                return 503;
+            }
+            oie_track;
+        }
+
+        # A stand-in for the module's /p (oie_personalize) with its answers.
+        location = /p {
+            default_type application/json;
+            if ($arg_i = "NoSuch1") {
+                return 404 '{"error":"unknown id"}';
+            }
+            return 200 '${JSON.stringify(LEAD)}';
+        }
+
+        location = /pixel.js {
+            alias ${PIXEL}/dist/pixel.min.js;
+            add_header Cache-Control "public, max-age=3600";
+        }
+
+        location /fixtures/ {
+            alias ${PIXEL}/test/browser/fixtures/;
+        }
+
+        location / {
+            root ${PIXEL}/examples;
+            index index.html;
+        }
+    }
+}
+`;
+    writeFileSync(join(dir, 'nginx.conf'), conf);
+    const proc = spawn(NGINX, ['-p', dir + '/', '-c', join(dir, 'nginx.conf'), '-g', 'daemon off;'],
+                       { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    proc.stderr.on('data', (d) => { stderr += d; });
+    const exited = new Promise((ok) => proc.on('exit', (code, sig) => ok({ code, sig })));
+    for (let i = 0; i < 100 && !(await canConnect(port)); i++) {
+        if (proc.exitCode !== null) break;
+        await sleep(50);
+    }
+    if (!(await canConnect(port))) {
+        proc.kill('SIGKILL');
+        throw new Error(`nginx did not start: ${stderr}\n${readLog(dir)}`);
+    }
+    const base = `http://127.0.0.1:${port}`;
+    return {
+        dir, port, base, sink,
+        fail: (on) => (on ? writeFileSync(join(dir, 'fail'), '') : rmSync(join(dir, 'fail'), { force: true })),
+        events: () => readRows(join(sink, 'events')),
+        // Polls the sink (files complete every 300 ms) until `pred` holds
+        // for the rows; bounded. Returns the rows either way.
+        async waitFor(pred, tries = 150) {
+            let rows = [];
+            for (let i = 0; i < tries; i++) {
+                rows = this.events();
+                if (pred(rows)) return rows;
+                await sleep(100);
+            }
+            return rows;
+        },
+        log: () => readLog(dir),
+        // Graceful stop: the module drains everything to files on quit.
+        async stop() {
+            if (proc.exitCode === null) {
+                proc.kill('SIGQUIT');
+                const t = setTimeout(() => proc.kill('SIGKILL'), 15000);
+                await exited;
+                clearTimeout(t);
+            }
+            return readRows(join(sink, 'events'));
+        },
+        cleanup() {
+            rmSync(dir, { recursive: true, force: true });
+        },
+    };
+};
+
+const readLog = (dir) => {
+    try {
+        return readFileSync(join(dir, 'logs/error.log'), 'utf8');
+    } catch (e) {
+        return '';
+    }
+};
+
+// Every row of every completed *.ndjson file, ordered by event time (the
+// pixel keeps its timestamps strictly increasing within a page).
+export const readRows = (dir) => {
+    let files = [];
+    try {
+        files = readdirSync(dir).filter((f) => f.endsWith('.ndjson')).sort();
+    } catch (e) {
+        return [];
+    }
+    const rows = [];
+    for (const f of files) {
+        for (const line of readFileSync(join(dir, f), 'utf8').split('\n')) {
+            if (line.trim()) rows.push(JSON.parse(line));
+        }
+    }
+    return rows.sort((a, b) => Date.parse(a.event_time) - Date.parse(b.event_time));
+};
+
+let pw;
+// Headless Debian Chromium, a fresh profile each launch.
+export const launch = async () => {
+    pw = pw || await import('playwright-core');
+    return pw.chromium.launch({
+        executablePath: CHROMIUM,
+        headless: true,
+        args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
+               '--disable-component-update', '--disable-sync', '--disable-quic'],
+    });
+};
+
+// Collects console errors and uncaught page errors; `allow` lists messages
+// a test causes on purpose (a failed /t or /p request logs one).
+export const watchConsole = (page, errors, allow = []) => {
+    page.on('console', (m) => {
+        if (m.type() == 'error' && !allow.some((re) => re.test(m.text()))) errors.push(m.text());
+    });
+    page.on('pageerror', (e) => errors.push('pageerror: ' + e.message));
+};
+
+// The page really hidden, as when the visitor switches tabs: Chromium's
+// own visibility change (a DevTools emulation of focus/visibility).
+export const hide = async (page) => {
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send('Emulation.setFocusEmulationEnabled', { enabled: false });
+    await cdp.send('Page.setWebLifecycleState', { state: 'frozen' });
+    await cdp.send('Page.setWebLifecycleState', { state: 'active' });
+    return cdp;
+};
