@@ -980,16 +980,38 @@ sub _value_contains {
     return 0;
 }
 
+# The tail of some log lines for a failure message; [debug] lines are
+# left out when there is anything else to show.
 sub _show_lines {
     my ($lines, $max) = @_;
 
     my @l = @$lines;
-    my $more = '';
+    my $note = '';
+    # continuation lines (a debug dump of response headers) belong to
+    # the entry above them
+    my ($debug, @nodebug) = (0);
+    for my $line (@l) {
+        if ($line =~ m{^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[(\w+)\]}) {
+            $debug = $1 eq 'debug';
+        }
+        push @nodebug, $line if !$debug;
+    }
+    if (@nodebug && @nodebug < @l) {
+        $note = "(" . (@l - @nodebug) . " [debug] lines not shown)\n";
+        @l = @nodebug;
+    }
+
     if (@l > $max) {
-        $more = "... (" . (@l - $max) . " earlier lines not shown)\n";
+        $note .= "(" . (@l - $max) . " earlier lines not shown)\n";
         @l = @l[-$max .. -1];
     }
-    return $more . join('', map { "| $_" } @l);
+
+    return $note . join('', map {
+        my $x = $_;
+        $x =~ s/\s+\z//;
+        $x = substr($x, 0, 300) . '...' if length $x > 303;
+        "| $x\n";
+    } @l);
 }
 
 # error_log / no_error_log / grep_error_log against the log lines written
@@ -1052,9 +1074,10 @@ sub _check_error_log {
         for my $pat (_patterns(scalar($block->no_error_log))) {
             my @hits = grep { _line_matches($_, $pat) } @$lines;
             my $p = _visible("$pat");
+            (my $first = @hits ? $hits[0] : '') =~ s/\s+\z//;
             Test::More::ok(!@hits, @hits
                 ? "$name - pattern $p should not match any line in "
-                  . "error.log but matches line " . _visible($hits[0])
+                  . "error.log but matches line " . _visible($first)
                   . "$where"
                 : "$name - pattern $p does not match a line in "
                   . "error.log$where")
@@ -1064,10 +1087,12 @@ sub _check_error_log {
         }
     }
 
-    # like the real scaffold: shout about serious messages nobody asked for
+    # like the real scaffold: shout about serious messages nobody asked
+    # for (an [emerg] is what a must_die block is about)
     my $all = [ scalar($block->error_log), scalar($block->no_error_log) ];
     for my $level (qw(alert crit emerg)) {
         next if _value_contains($all, "[$level");
+        next if $level eq 'emerg' && defined $block->must_die;
         for my $line (@$lines) {
             next if $line !~ /\[$level\]/;
             (my $l = $line) =~ s/\s+\z//;

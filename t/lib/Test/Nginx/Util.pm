@@ -95,7 +95,7 @@ our $ServerPortForClient = $ENV{TEST_NGINX_CLIENT_PORT}
                                : $ENV{TEST_NGINX_PORT} || $ServerPort);
 
 sub pick_free_port {
-    my (%used) = map { $_ => 1 } @_;
+    my (%used) = map { $_ => 1 } grep { defined } @_;
 
     for (1 .. 500) {
         # below the Linux ephemeral range, so we do not collide with
