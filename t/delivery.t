@@ -7,6 +7,7 @@ BEGIN { push @INC, "$FindBin::Bin/lib" }
 use Test::More;
 use POSIX ();
 use Time::HiRes qw(sleep time);
+use OIE::Env;
 use OIE::Nginx;
 use OIE::Events qw(event body sink_rows part_files);
 

@@ -7,6 +7,7 @@ BEGIN { push @INC, "$FindBin::Bin/lib" }
 use Test::More;
 use JSON::PP ();
 use Time::HiRes qw(sleep);
+use OIE::Env;
 use OIE::Nginx;
 use OIE::Events qw(event body sink_rows sink_files part_files);
 

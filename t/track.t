@@ -2,6 +2,7 @@
 # (or anyone else) can send to /t.
 use FindBin;
 BEGIN { push @INC, "$FindBin::Bin/lib" }
+use OIE::Env;
 use Test::Nginx::Socket 'no_plan';
 use File::Temp qw(tempdir);
 use JSON::PP ();
