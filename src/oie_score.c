@@ -568,13 +568,15 @@ oie_score_apply_click(oie_score_input_t *in, const oie_score_event_t *ev)
         return OIE_SCORE_IGNORED;
     }
 
-    if (in->last_human_click_ms == 0
-        || ev->time_ms < in->last_human_click_ms
-        || ev->time_ms - in->last_human_click_ms > OIE_SCORE_CONFIRM_WINDOW_MS)
+    if (in->last_human_click_ms > 0
+        && ev->time_ms >= in->last_human_click_ms
+        && ev->time_ms - in->last_human_click_ms <= OIE_SCORE_CONFIRM_WINDOW_MS)
     {
-        in->confirmed_clicks++;
+        /* the same click, already counted when it came in */
+        return OIE_SCORE_IGNORED;
     }
 
+    in->confirmed_clicks++;
     oie_score_seen(in, ev->time_ms);
 
     return OIE_SCORE_OK;

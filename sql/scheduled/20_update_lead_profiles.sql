@@ -91,7 +91,7 @@ USING (
       GROUP BY lead_id
     ),
     clicks AS (
-      SELECT event_id, event_type, event_time, lead_id, traffic_class
+      SELECT event_id, event_type, event_time, lead_id, campaign, traffic_class
       FROM outbound_sales.email_clicks
       WHERE event_time > TIMESTAMP_SUB(@run_time, INTERVAL 90 DAY)
         AND event_time <= @run_time
@@ -101,12 +101,12 @@ USING (
       QUALIFY ROW_NUMBER() OVER (PARTITION BY event_id ORDER BY received_at) = 1
     ),
     human_clicks AS (
-      SELECT event_id, lead_id, event_time
+      SELECT event_id, lead_id, campaign, event_time
       FROM clicks
       WHERE event_type = 'email_click' AND traffic_class = 'human'
     ),
     confirmations AS (
-      SELECT c.event_id, c.lead_id, c.event_time, COUNT(h.event_id) AS preceding_human_clicks
+      SELECT c.event_id, c.lead_id, c.campaign, c.event_time, COUNT(h.event_id) AS preceding_human_clicks
       FROM clicks AS c
       LEFT JOIN human_clicks AS h
         ON h.lead_id = c.lead_id
@@ -114,17 +114,18 @@ USING (
         AND TIMESTAMP_DIFF(c.event_time, h.event_time, MILLISECOND) <= 1800000
       WHERE c.event_type = 'click_confirmed'
         AND outbound_sales.traffic_counts(c.traffic_class, NULL)
-      GROUP BY c.event_id, c.lead_id, c.event_time
+      GROUP BY c.event_id, c.lead_id, c.campaign, c.event_time
     ),
     counted_clicks AS (
-      SELECT lead_id, event_time, TRUE AS human FROM human_clicks
+      SELECT lead_id, campaign, event_time, TRUE AS human FROM human_clicks
       UNION ALL
-      SELECT lead_id, event_time, FALSE AS human FROM confirmations WHERE preceding_human_clicks = 0
+      SELECT lead_id, campaign, event_time, FALSE AS human FROM confirmations WHERE preceding_human_clicks = 0
     ),
     click AS (
       SELECT
         lead_id,
         COUNT(*) AS confirmed_clicks,
+        MAX(campaign) AS click_campaign,
         MIN(event_time) AS first_click_at,
         MAX(event_time) AS last_click_at,
         MAX(IF(human, event_time, NULL)) AS last_human_click_at
@@ -159,6 +160,7 @@ USING (
         cl.email_sha256 AS link_email_sha256,
         cl.campaign AS link_campaign,
         cl.created_at AS link_created_at,
+        c.click_campaign,
         CASE
           WHEN p.first_page_at IS NULL THEN c.first_click_at
           WHEN c.first_click_at IS NULL OR p.first_page_at <= c.first_click_at THEN p.first_page_at
@@ -213,7 +215,7 @@ USING (
 ON t.lead_id = s.lead_id
 WHEN MATCHED THEN UPDATE SET
   email_sha256 = COALESCE(s.import_email_sha256, t.email_sha256, s.link_email_sha256),
-  campaign = COALESCE(s.import_campaign, t.campaign, s.link_campaign),
+  campaign = COALESCE(s.import_campaign, t.campaign, s.link_campaign, s.click_campaign),
   first_name = COALESCE(s.first_name, t.first_name),
   last_name = COALESCE(s.last_name, t.last_name),
   company = COALESCE(s.company, t.company),
@@ -260,7 +262,7 @@ WHEN NOT MATCHED THEN INSERT (
   high_intent_points, conversion_points, intent_score, intent_level,
   previous_score, previous_level, level_changed_at, scored_at, updated_at
 ) VALUES (
-  s.lead_id, COALESCE(s.import_email_sha256, s.link_email_sha256), COALESCE(s.import_campaign, s.link_campaign),
+  s.lead_id, COALESCE(s.import_email_sha256, s.link_email_sha256), COALESCE(s.import_campaign, s.link_campaign, s.click_campaign),
   s.first_name, s.last_name, s.company, s.title, s.attributes,
   COALESCE(s.import_created_at, s.link_created_at, s.first_seen, @run_time), s.first_seen, s.last_seen, s.last_page_at, s.last_human_click_at,
   s.sessions, s.pageviews, s.engaged_ms, s.max_scroll_depth, s.high_intent_pageviews, s.form_submits,
