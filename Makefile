@@ -48,8 +48,18 @@ $(DEPS_STAMP): scripts/install-deps.sh
 
 module: $(MODULE)
 
-# nginx's configure runs once (it is slow); a changed addon script reruns it.
-$(NGX_BUILD)/objs/Makefile: config
+# nginx's configure runs once (it is slow); a changed addon script or a new
+# or removed source file reruns it.
+MODULE_FILES := $(sort $(wildcard src/ngx_http_oie_*.c src/oie_*.c))
+SRC_LIST     := $(BUILD)/.module-files
+
+$(SRC_LIST): FORCE
+	@mkdir -p $(BUILD)
+	@echo "$(MODULE_FILES)" | cmp -s - $@ || echo "$(MODULE_FILES)" > $@
+
+FORCE:
+
+$(NGX_BUILD)/objs/Makefile: config $(SRC_LIST)
 	@rm -rf $(NGX_BUILD) && mkdir -p $(BUILD)
 	@cp -r $(NGX_SRC) $(NGX_BUILD)
 	@cd $(NGX_BUILD) && source ./conf_flags && \

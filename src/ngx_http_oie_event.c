@@ -106,7 +106,10 @@ static ngx_http_oie_field_t  ngx_http_oie_fields[] = {
 
 
 static ngx_int_t ngx_http_oie_event_row(ngx_http_request_t *r, json_t *ev,
-    ngx_uint_t idx, int64_t sent_at, ngx_str_t *row, ngx_str_t *err);
+    ngx_uint_t idx, int64_t sent_at, ngx_http_oie_event_t *out,
+    ngx_str_t *err);
+static void ngx_http_oie_event_info(ngx_http_request_t *r, json_t *ev,
+    ngx_http_oie_event_t *out);
 static ngx_int_t ngx_http_oie_check_field(ngx_http_oie_field_t *f,
     json_t *v, ngx_uint_t mask, char *why, size_t len);
 static ngx_int_t ngx_http_oie_get_msec(json_t *v, int64_t *ms);
@@ -121,15 +124,17 @@ static void ngx_http_oie_put_field(ngx_http_oie_writer_t *w,
 
 static u_char  ngx_http_oie_row_buf[OIE_MAX_ROW];
 
+ngx_http_oie_event_observer_pt  ngx_http_oie_event_observer;
+
 
 ngx_int_t
 ngx_http_oie_events_rows(ngx_http_request_t *r, u_char *body, size_t len,
     ngx_array_t *rows, ngx_str_t *err)
 {
-    size_t         n;
-    int64_t        sent_at;
-    json_t        *root, *events, *meta, *ev;
-    ngx_str_t     *row;
+    size_t                 n;
+    int64_t                sent_at;
+    json_t                *root, *events, *meta, *ev;
+    ngx_http_oie_event_t  *row;
     ngx_uint_t     i;
     json_error_t   jerr;
 
@@ -210,8 +215,9 @@ invalid:
 
 static ngx_int_t
 ngx_http_oie_event_row(ngx_http_request_t *r, json_t *ev, ngx_uint_t idx,
-    int64_t sent_at, ngx_str_t *row, ngx_str_t *err)
+    int64_t sent_at, ngx_http_oie_event_t *out, ngx_str_t *err)
 {
+    ngx_str_t              *row = &out->row;
     char                    why[128];
     u_char                  id[OIE_EVENT_ID_LEN], tbuf[OIE_ISO_TIME_LEN];
     size_t                  len;
@@ -361,6 +367,10 @@ ngx_http_oie_event_row(ngx_http_request_t *r, json_t *ev, ngx_uint_t idx,
 
     ngx_memcpy(row->data, ngx_http_oie_row_buf, row->len);
 
+    if (ngx_http_oie_event_observer) {
+        ngx_http_oie_event_info(r, ev, out);
+    }
+
     return NGX_OK;
 
 invalid:
@@ -374,6 +384,64 @@ invalid:
                - err->data;
 
     return NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_http_oie_copy_str(ngx_http_request_t *r, json_t *v, ngx_str_t *dst)
+{
+    dst->len = json_is_string(v) ? json_string_length(v) : 0;
+
+    if (dst->len == 0) {
+        dst->data = NULL;
+        return NGX_OK;
+    }
+
+    dst->data = ngx_pnalloc(r->pool, dst->len);
+    if (dst->data == NULL) {
+        dst->len = 0;
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(dst->data, json_string_value(v), dst->len);
+
+    return NGX_OK;
+}
+
+
+/* what observers get; the JSON tree is gone by the time they run */
+static void
+ngx_http_oie_event_info(ngx_http_request_t *r, json_t *ev,
+    ngx_http_oie_event_t *out)
+{
+    json_t  *v;
+
+    (void) ngx_http_oie_copy_str(r, json_object_get(ev, "type"), &out->type);
+    (void) ngx_http_oie_copy_str(r, json_object_get(ev, "visitorId"),
+                                 &out->visitor_id);
+    (void) ngx_http_oie_copy_str(r, json_object_get(ev, "leadId"),
+                                 &out->lead_id);
+    (void) ngx_http_oie_copy_str(r, json_object_get(ev, "sessionId"),
+                                 &out->session_id);
+    (void) ngx_http_oie_copy_str(r, json_object_get(ev, "url"), &out->url);
+    (void) ngx_http_oie_copy_str(r, json_object_get(ev, "action"),
+                                 &out->video_action);
+
+    if (ngx_http_oie_get_msec(json_object_get(ev, "timestamp"), &out->time_ms)
+        != NGX_OK)
+    {
+        out->time_ms = 0;
+    }
+
+    v = json_object_get(ev, "depth");
+    out->scroll_depth = json_is_number(v) ? (int64_t) json_number_value(v)
+                                          : -1;
+
+    v = json_object_get(ev, "engagedMs");
+    out->engaged_ms = json_is_number(v) ? (int64_t) json_number_value(v)
+                                        : -1;
+
+    out->webdriver = json_is_true(json_object_get(ev, "webdriver"));
 }
 
 

@@ -140,9 +140,33 @@ ngx_int_t ngx_http_oie_sink_file_write(ngx_http_oie_batch_t *b,
     ngx_log_t *log);
 void ngx_http_oie_sink_file_tick(ngx_log_t *log, ngx_flag_t close_all);
 
+/*
+ * An accepted page event, as observers see it (live scoring, click
+ * confirmation).  Strings point into request memory: copy what you keep.
+ */
+typedef struct {
+    ngx_str_t                   row;          /* the JSON row pushed */
+    ngx_str_t                   type;
+    ngx_str_t                   visitor_id;
+    ngx_str_t                   lead_id;      /* empty when unknown */
+    ngx_str_t                   session_id;
+    ngx_str_t                   url;
+    int64_t                     time_ms;      /* the browser's timestamp */
+    int64_t                     scroll_depth; /* -1 when absent */
+    int64_t                     engaged_ms;   /* -1 when absent */
+    ngx_str_t                   video_action;
+    ngx_uint_t                  webdriver;
+} ngx_http_oie_event_t;
+
+typedef void (*ngx_http_oie_event_observer_pt)(ngx_http_request_t *r,
+    ngx_http_oie_event_t *ev);
+
+/* called for every event of an accepted batch, after it is in the ring */
+extern ngx_http_oie_event_observer_pt  ngx_http_oie_event_observer;
+
 /* events: validating wire events and writing their rows */
 ngx_int_t ngx_http_oie_events_rows(ngx_http_request_t *r, u_char *body,
-    size_t len, ngx_array_t *rows, ngx_str_t *err);
+    size_t len, ngx_array_t *events, ngx_str_t *err);
 void ngx_http_oie_event_id(u_char *dst);
 #define OIE_EVENT_ID_LEN  32
 u_char *ngx_http_oie_iso_time(u_char *p, int64_t ms);

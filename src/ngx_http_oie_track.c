@@ -218,12 +218,15 @@ static ngx_int_t
 ngx_http_oie_track_events(ngx_http_request_t *r, u_char *body, size_t len,
     ngx_flag_t gif)
 {
-    ngx_int_t     rc;
-    ngx_str_t     err, *row;
-    ngx_uint_t    i;
-    ngx_array_t   rows;
+    ngx_int_t              rc;
+    ngx_str_t              err;
+    ngx_uint_t             i;
+    ngx_array_t            rows;
+    ngx_http_oie_event_t  *ev;
 
-    if (ngx_array_init(&rows, r->pool, 8, sizeof(ngx_str_t)) != NGX_OK) {
+    if (ngx_array_init(&rows, r->pool, 8, sizeof(ngx_http_oie_event_t))
+        != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -242,11 +245,17 @@ ngx_http_oie_track_events(ngx_http_request_t *r, u_char *body, size_t len,
                                    NGX_HTTP_BAD_REQUEST, NULL, &err);
     }
 
-    row = rows.elts;
+    ev = rows.elts;
 
     for (i = 0; i < rows.nelts; i++) {
         (void) ngx_http_oie_push(r->connection->log, OIE_TABLE_EVENTS,
-                                 row[i].data, row[i].len);
+                                 ev[i].row.data, ev[i].row.len);
+    }
+
+    if (ngx_http_oie_event_observer) {
+        for (i = 0; i < rows.nelts; i++) {
+            ngx_http_oie_event_observer(r, &ev[i]);
+        }
     }
 
     if (gif) {

@@ -20,7 +20,7 @@ static const char  oie_usage[] =
     "  leads push        load identities into Redis (oie:lead:<id> hashes)\n"
     "  leads get         show one lead as stored in Redis\n"
     "  leads export-bq   NDJSON rows for BigQuery's identity_map and\n"
-    "                    lead_profiles tables (emails only as SHA-256)\n"
+    "                    lead_imports tables (emails only as SHA-256)\n"
     "  id                compute, sign or verify a single id\n"
     "\n"
     "`oie COMMAND --help` describes each command.\n"

@@ -51,6 +51,7 @@ typedef struct {
     FILE           *fp;
     char           *path;
     char           *tmp;
+    char           *buf;
 } oie_out_t;
 
 
@@ -58,6 +59,7 @@ typedef struct {
 
 int oie_cmd_campaign(int argc, char **argv);
 int oie_cmd_leads(int argc, char **argv);
+int oie_leads_push(int argc, char **argv);
 int oie_cmd_id(int argc, char **argv);
 
 

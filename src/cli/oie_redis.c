@@ -26,6 +26,38 @@ oie_redis_default(void)
 
 
 int
+oie_redis_option(oie_redis_t *r, int c, const char *arg)
+{
+    char      *end;
+    uint64_t   v;
+    double     t;
+
+    switch (c) {
+    case 'r':
+        r->addr = arg;
+        return 1;
+    case 'd':
+        if (oie_parse_uint(arg, 0, 1000000, &v) != 0) {
+            oie_error("--db must be a database number, not '%s'", arg);
+            return -1;
+        }
+        r->db = (long) v;
+        return 1;
+    case 'T':
+        t = strtod(arg, &end);
+        if (*arg == '\0' || *end != '\0' || !(t > 0.0 && t <= 3600.0)) {
+            oie_error("--timeout must be seconds (0-3600], not '%s'", arg);
+            return -1;
+        }
+        r->timeout = t;
+        return 1;
+    }
+
+    return 0;
+}
+
+
+int
 oie_redis_connect(oie_redis_t *r)
 {
     char            host[256];

@@ -8,7 +8,8 @@
 #include <hiredis/hiredis.h>
 
 
-#define OIE_REDIS_DEFAULT  "127.0.0.1:6379"
+#define OIE_REDIS_DEFAULT   "127.0.0.1:6379"
+#define OIE_TIMEOUT_DEFAULT  5.0
 
 
 typedef struct {
@@ -28,5 +29,12 @@ void oie_redis_close(oie_redis_t *r);
 
 /* The default address: $OIE_REDIS or 127.0.0.1:6379. */
 const char *oie_redis_default(void);
+
+/*
+ * The options every Redis command shares, as getopt_long codes: 'r'
+ * (--redis), 'd' (--db), 'T' (--timeout).  Returns 1 when c was one of
+ * them, 0 when it was not, -1 (reported) for a bad value.
+ */
+int oie_redis_option(oie_redis_t *r, int c, const char *arg);
 
 #endif /* _OIE_REDIS_H_INCLUDED_ */

@@ -325,7 +325,10 @@ oie_out_open(oie_out_t *out, const char *path)
         return OIE_EXIT_IO;
     }
 
-    setvbuf(out->fp, NULL, _IOFBF, OIE_OUT_BUFFER);
+    /* glibc ignores the size unless it is given the buffer too */
+
+    out->buf = oie_xmalloc(OIE_OUT_BUFFER);
+    setvbuf(out->fp, out->buf, _IOFBF, OIE_OUT_BUFFER);
 
     return OIE_EXIT_OK;
 }
@@ -353,8 +356,10 @@ oie_out_commit(oie_out_t *out)
 
     free(out->path);
     free(out->tmp);
+    free(out->buf);
     out->path = NULL;
     out->tmp = NULL;
+    out->buf = NULL;
 
     return failed ? OIE_EXIT_IO : OIE_EXIT_OK;
 }
@@ -371,8 +376,10 @@ oie_out_abort(oie_out_t *out)
 
     free(out->path);
     free(out->tmp);
+    free(out->buf);
     out->path = NULL;
     out->tmp = NULL;
+    out->buf = NULL;
 }
 
 
