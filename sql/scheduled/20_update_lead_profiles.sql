@@ -62,14 +62,14 @@ USING (
     ),
     lead_sessions AS (
       SELECT
-        COALESCE(s.lead_id, l.lead_id) AS lead_id,
-        s.pageviews, s.engaged_ms, s.max_scroll_depth, s.high_intent_pageviews, s.form_submits,
-        s.video_completes, s.downloads, s.contact_clicks, s.conversion_events,
-        s.first_received_at, s.last_received_at
-      FROM outbound_sales.sessions AS s
-      LEFT JOIN linked AS l ON l.visitor_id = s.visitor_id
-      WHERE s.last_received_at > TIMESTAMP_SUB(@run_time, INTERVAL 90 DAY)
-        AND s.first_received_at <= @run_time
+        COALESCE(ses.lead_id, l.lead_id) AS lead_id,
+        ses.pageviews, ses.engaged_ms, ses.max_scroll_depth, ses.high_intent_pageviews, ses.form_submits,
+        ses.video_completes, ses.downloads, ses.contact_clicks, ses.conversion_events,
+        ses.first_received_at, ses.last_received_at
+      FROM outbound_sales.sessions AS ses
+      LEFT JOIN linked AS l ON l.visitor_id = ses.visitor_id
+      WHERE ses.last_received_at > TIMESTAMP_SUB(@run_time, INTERVAL 90 DAY)
+        AND ses.first_received_at <= @run_time
     ),
     page AS (
       SELECT
