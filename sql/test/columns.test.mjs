@@ -47,7 +47,7 @@ test('the check finds a misspelt column, table, alias or function', () => {
   for (const f of [...sqlFiles('views'), ...sqlFiles('scheduled')]) {
     const { statements } = parseFile(f);
     const alias = /\b([a-z]{1,3})\.([a-z_]+)\b/;
-    const bare = /(?<![.\w'])lead_id\b/;
+    const bare = /(?<![.\w'<])lead_id\b/;
     const s = statements.find((x) => alias.test(x.text)) || statements.find((x) => bare.test(x.text));
     const broken = alias.test(s.text) ? s.text.replace(alias, '$1.$2_x') : s.text.replace(bare, 'lead_idd');
     assert.notDeepEqual(columnProblems(parseBigQuery(broken).statements[0], ctx), [], rel(f));
