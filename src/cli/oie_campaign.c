@@ -971,6 +971,10 @@ oie_email_check(const char *e, size_t len)
         return "email longer than 254 characters";
     }
 
+    if (memchr(e, '<', len) != NULL && memchr(e, '>', len) != NULL) {
+        return "looks like 'Name <address>': write only the address";
+    }
+
     at = NULL;
 
     for (i = 0; i < len; i++) {
@@ -979,8 +983,7 @@ oie_email_check(const char *e, size_t len)
         }
 
         if (strchr("<>()[],;:\\\"", e[i]) != NULL) {
-            return "character not allowed in an email address "
-                   "(write only the address, without a name)";
+            return "character not allowed in an email address";
         }
 
         if (e[i] == '@') {
