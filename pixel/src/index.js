@@ -133,7 +133,7 @@ const boot = () => {
             }
         };
         track = (name, props) => {
-            if (typeof name == 'string' && name) emit('custom', { name: name.slice(0, 128), props: flat(props) });
+            if (typeof name == 'string' && name) emit('custom', { name: cut(name, 128), props: flat(props) });
         };
 
         // Scroll depth: 25/50/75/100, once each per page view.
@@ -255,8 +255,8 @@ const boot = () => {
         // video and page view. Media events do not bubble, hence capture. A
         // playing video keeps the visitor engaged.
         const media = safe((e) => {
-            const v = e.target, st = vids.get(v) || {}, d = v.duration,
-                  pct = d > 0 && d < 1 / 0 ? Math.min(100, v.currentTime / d * 100 + 0.5 | 0) : 0;
+            // |0 turns the NaN and Infinity of a video without a duration into 0
+            const v = e.target, st = vids.get(v) || {}, pct = v.currentTime / v.duration * 100 + 0.5 | 0;
             const send = (action, p, k = action + p) => {
                 if (!st[k]) {
                     st[k] = 1;

@@ -5,6 +5,8 @@
 //   { id, s: start ms, t: last activity ms, e: entry page, x: exit page
 //     (the latest page), k: campaign key, u: UTM fields }
 
+import { cut } from './util.js';
+
 export const TIMEOUT = 30 * 60e3;
 
 const UTM = ['Source', 'Medium', 'Campaign', 'Term', 'Content'];
@@ -15,7 +17,7 @@ export const arrival = (search, leadId) => {
     let k = leadId ? 'i=' + leadId : '';
     for (const n of UTM) {
         const v = p.get('utm_' + n.toLowerCase());
-        if (v) k += '&' + n + '=' + (u['utm' + n] = v.slice(0, 256));
+        if (v) k += '&' + n + '=' + (u['utm' + n] = cut(v, 256));
     }
     return { k, u };
 };

@@ -1,9 +1,13 @@
 // Small helpers shared by the tracker. Everything here is pure (no DOM), so
 // node's test runner exercises it directly.
 
-// Strings are cut to the lengths the edge accepts, so nothing is rejected;
-// empty values are left out of the event altogether.
-export const cut = (s, n) => (s || s === 0 ? String(s).slice(0, n) : undefined);
+// Strings are cut to the sizes the edge accepts, so no batch is refused:
+// the edge counts UTF-8 bytes, so a string with any non-ASCII character is
+// cut to n / 3 UTF-16 units (at most 3 bytes each), and never inside a
+// surrogate pair. Empty values are left out of the event altogether.
+export const cut = (s, n) => (s || s === 0
+    ? String(s).slice(0, /[^\0-\x7f]/.test(s) ? n / 3 : n).replace(/[\ud800-\udbff]$/, '')
+    : undefined);
 
 // A random id: 128 bits from crypto, in base 36 (about 25 characters).
 export const rid = () => {
@@ -54,13 +58,14 @@ export const linkType = (href, host, download) => {
 export const label = (s) => cut(String(s || '').replace(/\s+/g, ' ').trim(), 100);
 
 // Custom event properties: a flat object of strings, finite numbers,
-// booleans and nulls (at most 50); anything nested or callable is left out.
+// booleans and nulls (at most 50, strings at most 1024 bytes); anything
+// nested or callable is left out.
 export const flat = (p) => {
     const o = {};
     for (const k of Object.keys(Object(p)).slice(0, 50)) {
         const v = p[k], t = typeof v;
         if (v === null || t == 'boolean' || t == 'string' || (t == 'number' && isFinite(v))) {
-            o[k.slice(0, 64)] = t == 'string' ? v.slice(0, 512) : v;
+            o[k.slice(0, 64)] = t == 'string' ? cut(v, 1024) || '' : v;
         }
     }
     return o;
