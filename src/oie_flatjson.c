@@ -307,7 +307,11 @@ oie_fj_object(oie_fj_state_t *st, int parent, int depth)
     }
 
     for ( ;; ) {
-        if (st->p >= st->end || *st->p != '"') {
+        if (st->p >= st->end) {
+            return oie_fj_fail(st, st->p, "object is never closed");
+        }
+
+        if (*st->p != '"') {
             return oie_fj_fail(st, st->p, "a key (a string) expected");
         }
 
