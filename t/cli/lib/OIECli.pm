@@ -136,8 +136,10 @@ sub _b62 {
     return $s;
 }
 
+# text decoded from JSON is encoded back to the UTF-8 bytes that are hashed
 sub _norm {
     my ($email) = @_;
+    utf8::encode($email) if utf8::is_utf8($email);
     $email =~ s/^[ \t\r\n\f\x0b]+//;
     $email =~ s/[ \t\r\n\f\x0b]+$//;
     $email =~ tr/A-Z/a-z/;
