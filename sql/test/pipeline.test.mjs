@@ -8,34 +8,17 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { openWarehouse } from './lib/duck.mjs';
 import { SQL_DIR, sqlFiles } from './lib/bq.mjs';
-import { loadActivity, fixtureRows, at } from './lib/fixture.mjs';
+import { loadActivity, at, sqlTime, replayFixture } from './lib/fixture.mjs';
 import { loadDefinition, score } from '../scoring/score.mjs';
 
 const fx = loadActivity();
 const def = loadDefinition();
-const rows = fixtureRows(fx);
 const RUN = new Date(fx.run_time);
-const sqlTime = (d) => d.toISOString().replace('T', ' ').replace('Z', '').replace(/\.000$/, '');
 const num = (v) => (v === null || v === undefined ? null : Number(v));
 
 let wh;
-const loaded = new Set();
-
-async function loadUntil(time) {
-  for (const [table, list] of Object.entries(rows)) {
-    const batch = list.filter((r) => r._arrives <= time && !loaded.has(r));
-    batch.forEach((r) => loaded.add(r));
-    await wh.insert(table, batch.map(({ _arrives, ...r }) => r));
-  }
-}
-
-async function hourly(time) {
-  wh.runTime = sqlTime(time);
-  await loadUntil(time);
-  for (const f of sqlFiles('scheduled')) await wh.runFile(f);
-}
+let hourly;
 
 async function profiles() {
   const out = await wh.query('SELECT * FROM outbound_sales.lead_profiles ORDER BY lead_id');
@@ -45,11 +28,7 @@ async function profiles() {
 const FEATURE_COLUMNS = def.features.filter((f) => f !== 'seconds_since_last_activity');
 
 before(async () => {
-  wh = await openWarehouse(sqlTime(RUN));
-  await wh.runFile(join(SQL_DIR, 'udf', 'scoring.sql'));
-  await wh.runFile(join(SQL_DIR, 'ddl', '07_intent_url_patterns.sql'));
-  for (const ago of fx.history_runs_ago_s) await hourly(at(fx, ago));
-  await hourly(RUN);
+  ({ wh, hourly } = await replayFixture(fx));
   wh.runTime = sqlTime(RUN);
   for (const f of sqlFiles('views')) await wh.runFile(f);
 });

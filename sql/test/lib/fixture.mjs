@@ -3,7 +3,8 @@
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SQL_DIR } from './bq.mjs';
+import { SQL_DIR, sqlFiles } from './bq.mjs';
+import { openWarehouse } from './duck.mjs';
 
 export function loadActivity() {
   return JSON.parse(readFileSync(join(SQL_DIR, 'test', 'fixtures', 'activity.json'), 'utf8'));
@@ -45,4 +46,31 @@ export function fixtureRows(fx) {
     }
   }
   return rows;
+}
+
+export function sqlTime(d) {
+  return d.toISOString().replace('T', ' ').replace('Z', '').replace(/\.000$/, '');
+}
+
+// A DuckDB warehouse that has lived through the fixture: the rows arrive
+// as their times come, and the scheduled queries run at each history run
+// and at run_time.  Returns { wh, hourly(time) } for more runs.
+export async function replayFixture(fx) {
+  const rows = fixtureRows(fx);
+  const loaded = new Set();
+  const wh = await openWarehouse(sqlTime(new Date(fx.run_time)));
+  async function hourly(time) {
+    wh.runTime = sqlTime(time);
+    for (const [table, list] of Object.entries(rows)) {
+      const batch = list.filter((r) => r._arrives <= time && !loaded.has(r));
+      batch.forEach((r) => loaded.add(r));
+      await wh.insert(table, batch.map(({ _arrives, ...r }) => r));
+    }
+    for (const f of sqlFiles('scheduled')) await wh.runFile(f);
+  }
+  await wh.runFile(join(SQL_DIR, 'udf', 'scoring.sql'));
+  await wh.runFile(join(SQL_DIR, 'ddl', '07_intent_url_patterns.sql'));
+  for (const ago of fx.history_runs_ago_s) await hourly(at(fx, ago));
+  await hourly(new Date(fx.run_time));
+  return { wh, hourly };
 }
