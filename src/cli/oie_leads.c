@@ -304,7 +304,10 @@ oie_is_rfc3339(const char *s)
 static void
 oie_bq_str(FILE *fp, const char *name, const char *v, int *first)
 {
-    fprintf(fp, "%s\"%s\":", *first ? "{" : ",", name);
+    putc_unlocked(*first ? '{' : ',', fp);
+    putc_unlocked('"', fp);
+    fputs_unlocked(name, fp);
+    fputs_unlocked("\":", fp);
     *first = 0;
 
     if (v == NULL || *v == '\0') {
