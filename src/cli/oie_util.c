@@ -124,19 +124,13 @@ oie_xasprintf(const char *fmt, ...)
     va_list   args;
 
     va_start(args, fmt);
-    n = vsnprintf(NULL, 0, fmt, args);
+    n = vasprintf(&p, fmt, args);
     va_end(args);
 
     if (n < 0) {
-        oie_error("cannot format a message");
+        oie_error("out of memory");
         exit(OIE_EXIT_INTERNAL);
     }
-
-    p = oie_xmalloc((size_t) n + 1);
-
-    va_start(args, fmt);
-    vsnprintf(p, (size_t) n + 1, fmt, args);
-    va_end(args);
 
     return p;
 }
