@@ -201,7 +201,8 @@ main(void)
     oie_csv_free(&csv);
     free(big);
 
-    ok(is("a\r\n\"b\r\n\",c\r\n", "a/b\r\n|c/"), "CRLF inside and after quotes");
+    ok(is("a\r\n\"b\r\n\",c\r\n", "a/b\r\n|c/"),
+       "CRLF inside and after quotes");
 
     return failed ? 1 : 0;
 }

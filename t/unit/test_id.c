@@ -122,7 +122,8 @@ main(void)
     ok(make_rc("a@b.co", 6, "c", 1, 5) == OIE_ID_ERROR, "length 5 refused");
     ok(make_rc("a@b.co", 6, "c", 1, 9) == OIE_ID_ERROR, "length 9 refused");
     ok(make_rc(" \t ", 3, "c", 1, 7) == OIE_ID_ERROR, "blank email refused");
-    ok(make_rc("a@b.co", 6, "", 0, 7) == OIE_ID_ERROR, "empty campaign refused");
+    ok(make_rc("a@b.co", 6, "", 0, 7) == OIE_ID_ERROR,
+       "empty campaign refused");
 
     memset(longmail, 'a', sizeof(longmail));
     memset(longcamp, 'c', sizeof(longcamp));
