@@ -57,6 +57,26 @@ test('the expected objects are all there', () => {
   }
 });
 
+test('clauses stand in the order BigQuery documents (the parser would take others)', () => {
+  const order = {
+    // CREATE FUNCTION ... [RETURNS t] AS (expr) [OPTIONS (...)]
+    create_function_stmt: ['returns_clause', 'as_clause', 'bigquery_options'],
+    // CREATE VIEW ... [OPTIONS (...)] AS query
+    create_view_stmt: ['bigquery_options', 'as_clause'],
+    // CREATE TABLE ... [PARTITION BY] [CLUSTER BY] [OPTIONS] [AS query]
+    create_table_stmt: ['partition_by_clause', 'cluster_by_clause', 'bigquery_options', 'as_clause'],
+  };
+  for (const f of sqlFiles()) {
+    for (const s of parseFile(f).statements) {
+      const want = order[s.node.type];
+      if (!want) continue;
+      const got = s.node.clauses.map((c) => c.type).filter((t) => want.includes(t));
+      const sorted = [...got].sort((a, b) => want.indexOf(a) - want.indexOf(b));
+      assert.deepEqual(got, sorted, `${rel(f)}:${s.line}`);
+    }
+  }
+});
+
 test('scheduled queries take @run_time and no other parameter', () => {
   for (const f of sqlFiles('scheduled')) {
     const src = readFileSync(f, 'utf8').replace(/--.*$/gm, '');
