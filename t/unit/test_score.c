@@ -374,11 +374,11 @@ score_is(const oie_score_t *s, json_t *want, const char *what)
 static void
 test_definition(json_t *def)
 {
-    size_t       i, n;
-    json_t      *a, *p;
-    const char  *m;
-    int          good;
-    oie_score_match_e  want;
+    size_t              i, n;
+    json_t             *a, *p;
+    const char         *m;
+    int                 good;
+    oie_score_match_e   want;
 
     a = json_object_get(def, "redis_fields");
     good = json_array_size(a) == OIE_SCORE_NFIELDS;
