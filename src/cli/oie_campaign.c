@@ -619,9 +619,7 @@ oie_campaign_rows(oie_campaign_t *cp, oie_csv_t *csv)
             return OIE_EXIT_DATA;
         }
 
-        if (((cp->nleads + cp->bad_rows) & 0xffff) == 0) {
-            oie_progress(&progress, cp->nleads + cp->bad_rows, "rows read");
-        }
+        oie_progress(&progress, csv->record_line, "lines read");
 
         nf = csv->nfields;
 

@@ -36,14 +36,22 @@ typedef struct {
 } oie_file_t;
 
 
+/*
+ * Progress on stderr: on a terminal one line redrawn twice a second; else
+ * (--progress) one line per OIE_PROGRESS_STEP items, so logs stay short
+ * and the same from run to run.
+ */
 typedef struct {
     const char     *what;
     double          start;
     double          last;
+    size_t          next;
     int             enabled;
     int             tty;
     int             shown;
 } oie_progress_t;
+
+#define OIE_PROGRESS_STEP  100000
 
 
 /* A file written under a temporary name and renamed when complete. */

@@ -603,6 +603,7 @@ oie_progress_init(oie_progress_t *p, const char *what, int flag)
     p->last = p->start;
     p->tty = isatty(STDERR_FILENO);
     p->shown = 0;
+    p->next = p->tty ? 16384 : OIE_PROGRESS_STEP;
 
     /* flag: 1 forced on, 0 automatic (on a terminal), -1 off */
 
@@ -615,21 +616,33 @@ oie_progress(oie_progress_t *p, size_t done, const char *unit)
 {
     double  now;
 
-    if (!p->enabled) {
+    if (!p->enabled || done < p->next) {
         return;
     }
 
     now = oie_now();
 
-    if (now - p->last < 0.5) {
-        return;
+    if (p->tty) {
+        /* look at the clock every 16384 items, draw twice a second */
+
+        p->next = done + 16384;
+
+        if (now - p->last < 0.5) {
+            return;
+        }
+
+        fprintf(stderr, "\roie: %s: %zu %s (%.1f s)\033[K", p->what, done,
+                unit, now - p->start);
+
+    } else {
+        p->next = (done / OIE_PROGRESS_STEP + 1) * OIE_PROGRESS_STEP;
+
+        fprintf(stderr, "oie: %s: %zu %s (%.1f s)\n", p->what, done, unit,
+                now - p->start);
     }
 
     p->last = now;
     p->shown = 1;
-
-    fprintf(stderr, "%soie: %s: %zu %s (%.1f s)%s", p->tty ? "\r" : "",
-            p->what, done, unit, now - p->start, p->tty ? "\033[K" : "\n");
 }
 
 

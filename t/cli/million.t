@@ -30,10 +30,13 @@ diag(sprintf "generated %d rows (%.0f MB) in %.1f s", $N, (-s $csv) / 1e6, time 
 $t0 = time;
 my ($rc, $out, $err) = oie('campaign', 'create', '--name', 'Million', '--leads', $csv,
                            '--base-url', 'https://t.example.com',
-                           '--landing', 'https://example.com/', '--out', $dir);
+                           '--landing', 'https://example.com/', '--out', $dir,
+                           '--progress');
 my $create = time - $t0;
 is($rc, 0, 'campaign create of 1,000,000 leads') or diag $err;
 like($err, qr/campaign million: 1000000 leads/, 'all leads counted');
+is_deeply([$err =~ /big\.csv: (\d+) lines read/g], [map { $_ * 100000 } 1 .. 10],
+          '--progress: a line every 100,000 lines');
 diag(sprintf "campaign create: %d leads in %.2f s (%.0f leads/s)", $N, $create, $N / $create);
 
 # every id distinct, a sample equal to the Perl algorithm
@@ -89,10 +92,13 @@ if ($push_n < $N) {
 
 my $redis = OIECli::start_redis();
 $t0 = time;
-($rc, $out, $err) = oie('leads', 'push', '--redis', $redis->addr, $push_file);
+($rc, $out, $err) = oie('leads', 'push', '--redis', $redis->addr, '--progress',
+                        $push_file);
 my $push = time - $t0;
 is($rc, 0, "push of $push_n leads") or diag $err;
 is($redis->cmd('DBSIZE'), $push_n, "$push_n keys in Redis");
+is_deeply([$err =~ /leads push: (\d+) leads loaded/g],
+          [map { $_ * 100000 } 1 .. $push_n / 100000], 'push --progress');
 diag(sprintf "leads push: %d leads in %.2f s (%.0f leads/s)", $push_n, $push,
      $push_n / $push);
 $redis->stop;
