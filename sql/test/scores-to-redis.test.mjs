@@ -8,6 +8,7 @@ import { spawnSync, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer } from 'node:net';
 import { SQL_DIR } from './lib/bq.mjs';
 import { loadActivity, replayFixture } from './lib/fixture.mjs';
 import { toCommands, render, FIELDS, InputError } from '../tools/scores-to-redis.mjs';
@@ -117,6 +118,17 @@ test('usage errors exit 2; --help exits 0', () => {
   assert.equal(run([join(dir, 'missing.ndjson')]).status, 1);
 });
 
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
 function have(cmd) {
   return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 }
@@ -124,15 +136,15 @@ function have(cmd) {
 test('loaded with redis-cli --pipe into a real redis-server, the hashes hold the counters',
   { skip: !(have('redis-server') && have('redis-cli')) && 'redis-server or redis-cli not installed' },
   async () => {
-    const port = 20000 + (process.pid % 20000);
+    const port = await freePort();
     const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
     try {
       let up = false;
-      for (let i = 0; i < 100 && !up; i++) {
+      for (let i = 0; i < 100 && !up && server.exitCode === null; i++) {
         up = spawnSync('redis-cli', ['-p', String(port), 'PING'], { encoding: 'utf8' }).stdout.trim() === 'PONG';
         if (!up) await new Promise((r) => setTimeout(r, 50));
       }
-      assert.ok(up, 'redis-server answers');
+      assert.ok(up && server.exitCode === null, 'our redis-server answers');
       // a stale field and a stale counter the load must replace
       spawnSync('redis-cli', ['-p', String(port), 'HSET', `oie:score:${rows[0].lead_id}`, 'sessions', '999', 'stale', '1']);
       // the fixture lives in 2024: move its times to now, or every key
