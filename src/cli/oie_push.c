@@ -136,7 +136,8 @@ static const char  oie_push_usage[] =
     "  --quiet          no progress or summary\n"
     "  --help           this text\n"
     "\n"
-    "OIE_REDIS_PASSWORD, when set, is sent with AUTH.\n"
+    "OIE_REDIS_PASSWORD (and OIE_REDIS_USER for an ACL user), when set,\n"
+    "are sent with AUTH.\n"
     "Exit codes: see `oie --help`.\n";
 
 

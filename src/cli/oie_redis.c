@@ -60,11 +60,11 @@ oie_redis_option(oie_redis_t *r, int c, const char *arg)
 int
 oie_redis_connect(oie_redis_t *r)
 {
-    char            host[256];
+    int             n;
+    char            host[256], db[32];
     size_t          len;
     uint64_t        port;
-    const char     *colon, *h, *pw, *argv[2];
-    char            db[32];
+    const char     *colon, *h, *pw, *user, *argv[3];
     struct timeval  tv;
 
     tv.tv_sec = (time_t) r->timeout;
@@ -120,13 +120,22 @@ oie_redis_connect(oie_redis_t *r)
         return OIE_EXIT_REDIS;
     }
 
+    /* Redis 6 ACL users: AUTH user password; else AUTH password */
+
     pw = getenv("OIE_REDIS_PASSWORD");
+    user = getenv("OIE_REDIS_USER");
 
     if (pw != NULL && *pw != '\0') {
         argv[0] = "AUTH";
-        argv[1] = pw;
+        n = 1;
 
-        if (oie_redis_simple(r, "AUTH", 2, argv) != OIE_EXIT_OK) {
+        if (user != NULL && *user != '\0') {
+            argv[n++] = user;
+        }
+
+        argv[n++] = pw;
+
+        if (oie_redis_simple(r, "AUTH", n, argv) != OIE_EXIT_OK) {
             return OIE_EXIT_REDIS;
         }
     }

@@ -21,7 +21,8 @@ typedef struct {
 
 
 /*
- * Connects, authenticates (OIE_REDIS_PASSWORD) and selects the database.
+ * Connects, authenticates (OIE_REDIS_PASSWORD, and OIE_REDIS_USER for an
+ * ACL user) and selects the database.
  * Returns OIE_EXIT_OK, OIE_EXIT_USAGE for a bad address, OIE_EXIT_REDIS.
  */
 int oie_redis_connect(oie_redis_t *r);

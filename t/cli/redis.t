@@ -174,4 +174,25 @@ is($rc, 5, 'get with Redis down: exit 5');
 ($rc, $out, $err) = oie('leads', 'push', '--redis', '127.0.0.1:notaport', $file);
 is($rc, 2, 'bad address: exit 2');
 
+# a Redis with a password, and an ACL user
+my $locked = OIECli::start_redis(password => 'hunter2hunter2',
+                                 args => ['--user', 'loader', 'on', '>loaderpw', '~oie:*',
+                                          '+@all']);
+($rc, $out, $err) = oie('leads', 'push', '--redis', $locked->addr, $file);
+is($rc, 5, 'no password: exit 5');
+like($err, qr/NOAUTH|Authentication required/i, 'no password: Redis says why');
+($rc, $out, $err) = oie('leads', 'push', '--redis', $locked->addr, $file,
+                        { env => { OIE_REDIS_PASSWORD => 'hunter2hunter2' } });
+is($rc, 0, 'OIE_REDIS_PASSWORD') or diag $err;
+($rc, $out, $err) = oie('leads', 'push', '--redis', $locked->addr, '--db', '2', $file,
+                        { env => { OIE_REDIS_PASSWORD => 'loaderpw',
+                                   OIE_REDIS_USER => 'loader' } });
+is($rc, 0, 'OIE_REDIS_USER and --db') or diag $err;
+$locked->cmd('SELECT', 2);
+is($locked->cmd('DBSIZE'), 3, '--db 2 holds the leads');
+($rc, $out, $err) = oie('leads', 'get', '--redis', $locked->addr, $jane->{id},
+                        { env => { OIE_REDIS_PASSWORD => 'wrong' } });
+is($rc, 5, 'wrong password: exit 5');
+$locked->stop;
+
 done_testing();

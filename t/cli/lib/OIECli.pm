@@ -169,7 +169,9 @@ sub ref_slug {
 
 # --- a private redis-server -------------------------------------------
 
+# start_redis(password => PW, args => [more redis-server arguments])
 sub start_redis {
+    my (%opt) = @_;
     my $dir = tmpdir();
     my $port;
 
@@ -188,11 +190,14 @@ sub start_redis {
         open STDOUT, '>', "$dir/redis.log";
         open STDERR, '>&', \*STDOUT;
         exec 'redis-server', '--port', $port, '--bind', '127.0.0.1',
-             '--save', '', '--appendonly', 'no', '--dir', $dir;
+             '--save', '', '--appendonly', 'no', '--dir', $dir,
+             ($opt{password} ? ('--requirepass', $opt{password}) : ()),
+             @{ $opt{args} || [] };
         exit 127;
     }
 
-    my $r = bless { port => $port, pid => $pid, dir => $dir }, __PACKAGE__;
+    my $r = bless { port => $port, pid => $pid, dir => $dir,
+                    password => $opt{password} }, __PACKAGE__;
     my $deadline = time + 10;
     while (time < $deadline) {
         my $pong = eval { $r->cmd('PING') };
@@ -214,6 +219,12 @@ sub _sock {
                                             PeerPort => $self->{port},
                                             Proto => 'tcp', Timeout => 5)
         or die "connect: $!";
+    if ($self->{password}) {
+        my $sock = $self->{sock};
+        my $pw = $self->{password};
+        print $sock "*2\r\n\$4\r\nAUTH\r\n\$" . length($pw) . "\r\n$pw\r\n";
+        _read_reply($sock);
+    }
     return $self->{sock};
 }
 
