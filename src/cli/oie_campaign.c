@@ -281,6 +281,7 @@ static int
 oie_campaign_options(oie_campaign_t *cp, int argc, char **argv)
 {
     int              c;
+    size_t           i, n, len;
     uint64_t         v;
     const char      *err;
 
@@ -379,6 +380,23 @@ oie_campaign_options(oie_campaign_t *cp, int argc, char **argv)
     {
         oie_error("campaign create needs --name, --leads, --base-url and "
                   "--landing (try: oie campaign create --help)");
+        cp->name = NULL;
+        return OIE_EXIT_USAGE;
+    }
+
+    for (i = 0, len = strlen(cp->name); i < len; i += n) {
+        n = oie_utf8_len((const unsigned char *) cp->name + i, len - i);
+
+        if (n == 0 || (unsigned char) cp->name[i] < 0x20
+            || cp->name[i] == 0x7f)
+        {
+            break;
+        }
+    }
+
+    if (i < len || len == 0 || len > 256) {
+        oie_error("--name must be 1-256 bytes of UTF-8 text without control "
+                  "characters");
         cp->name = NULL;
         return OIE_EXIT_USAGE;
     }

@@ -59,6 +59,9 @@ my @usage = (
     [['campaign', 'create', qw(--name !!! --leads x.csv --base-url https://t.e.com
                                --landing https://e.com/)],
      qr/no ASCII letter or digit.*--slug/, 'name without a slug'],
+    [['campaign', 'create', '--name', "Caf\xe9", qw(--leads x.csv
+                               --base-url https://t.e.com --landing https://e.com/)],
+     qr/--name must be 1-256 bytes of UTF-8/, 'name not UTF-8'],
     [['campaign', 'create', qw(--name N --slug Bad! --leads x.csv
                                --base-url https://t.e.com --landing https://e.com/)],
      qr/--slug 'Bad!' must be/, 'bad slug'],
