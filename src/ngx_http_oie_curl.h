@@ -40,6 +40,7 @@ struct ngx_http_oie_curl_req_s {
     char                        error[CURL_ERROR_SIZE];
 
     /* private */
+    ngx_queue_t                 queue;          /* in flight */
     CURL                       *easy;
     size_t                      response_cap;
     ngx_uint_t                  cancelled;

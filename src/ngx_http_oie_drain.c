@@ -6,10 +6,15 @@
  */
 
 #include "ngx_http_oie_module.h"
+#include "ngx_http_oie_bigquery.h"
 
 
 /* batches per timer tick before yielding to the event loop */
 #define OIE_DRAIN_BATCHES_PER_TICK  8
+
+#define OIE_DRAIN_EMPTY             0
+#define OIE_DRAIN_MORE              1
+#define OIE_DRAIN_BUSY              2
 
 
 static void ngx_http_oie_drain_handler(ngx_event_t *ev);
@@ -49,38 +54,73 @@ ngx_http_oie_drain_init(ngx_cycle_t *cycle)
 static void
 ngx_http_oie_drain_handler(ngx_event_t *ev)
 {
-    ngx_uint_t                 full;
+    ngx_uint_t                 more;
+    ngx_msec_t                 next;
     ngx_http_oie_main_conf_t  *omcf = ngx_http_oie_worker.omcf;
 
-    full = ngx_http_oie_drain_some(ev->log, OIE_DRAIN_BATCHES_PER_TICK);
+    /*
+     * An exiting worker (quit, or an old one after a reload) leaves the
+     * ring to the others while it finishes; exit_process takes the rest.
+     */
+    more = ngx_exiting ? OIE_DRAIN_EMPTY
+                       : ngx_http_oie_drain_some(ev->log,
+                                                 OIE_DRAIN_BATCHES_PER_TICK);
 
-    ngx_http_oie_sink_file_tick(ev->log, 0);
+    if (omcf->sink == OIE_SINK_BIGQUERY) {
+        ngx_http_oie_bq_tick(ev->log);
 
-    /* behind: come back at once, after other events had their turn */
-    ngx_add_timer(ev, full ? 1 : omcf->batch_interval);
+    } else {
+        ngx_http_oie_sink_file_tick(ev->log, 0);
+    }
+
+    switch (more) {
+    case OIE_DRAIN_MORE:
+        /* behind: come back at once, after other events had their turn */
+        next = 1;
+        break;
+    case OIE_DRAIN_BUSY:
+        /* the sink has all it can take in flight */
+        next = ngx_min(omcf->batch_interval, 20);
+        break;
+    default:
+        next = omcf->batch_interval;
+    }
+
+    ngx_add_timer(ev, next);
 }
 
 
-/* returns 1 when it stopped with rows still waiting */
 static ngx_uint_t
 ngx_http_oie_drain_some(ngx_log_t *log, ngx_uint_t batches)
 {
+    ngx_int_t                  rc;
     ngx_uint_t                 i;
     ngx_http_oie_batch_t      *b = &ngx_http_oie_batch_buf;
     ngx_http_oie_main_conf_t  *omcf = ngx_http_oie_worker.omcf;
 
     for (i = 0; i < batches; i++) {
 
+        if (omcf->sink == OIE_SINK_BIGQUERY && !ngx_http_oie_bq_can_take()) {
+            return OIE_DRAIN_BUSY;
+        }
+
         if (ngx_http_oie_pop_batch(b, omcf->batch_rows, omcf->batch_bytes)
             != NGX_OK)
         {
-            return 0;
+            return OIE_DRAIN_EMPTY;
         }
 
-        if (ngx_http_oie_sink_file_write(b, log) != NGX_OK) {
+        if (omcf->sink == OIE_SINK_BIGQUERY) {
+            rc = ngx_http_oie_bq_take(b, log);
+
+        } else {
+            rc = ngx_http_oie_sink_file_write(b, log);
+        }
+
+        if (rc != NGX_OK) {
+            /* the sink logged why; rows neither it nor the spool could
+             * take are lost, and counted */
             ngx_http_oie_count(sink_errors, 1);
-            /* the file sink logged why; rows it could not write are lost
-             * until the spool exists, so they are counted as dropped */
             ngx_http_oie_count(dropped, b->nrows);
             continue;
         }
@@ -90,7 +130,7 @@ ngx_http_oie_drain_some(ngx_log_t *log, ngx_uint_t batches)
         ngx_http_oie_count(bytes_delivered, b->bytes);
     }
 
-    return 1;
+    return OIE_DRAIN_MORE;
 }
 
 
@@ -111,9 +151,16 @@ ngx_http_oie_drain_exit(ngx_cycle_t *cycle)
      */
     rounds = ngx_http_oie_worker.ring->records / omcf->batch_rows + 2;
 
-    while (rounds-- && ngx_http_oie_drain_some(cycle->log, 1)) {
+    while (rounds-- && ngx_http_oie_drain_some(cycle->log, 1)
+                       == OIE_DRAIN_MORE)
+    {
         /* void */
     }
 
-    ngx_http_oie_sink_file_tick(cycle->log, 1);
+    if (omcf->sink == OIE_SINK_BIGQUERY) {
+        ngx_http_oie_bq_exit(cycle);
+
+    } else {
+        ngx_http_oie_sink_file_tick(cycle->log, 1);
+    }
 }

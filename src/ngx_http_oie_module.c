@@ -3,6 +3,7 @@
  */
 
 #include "ngx_http_oie_module.h"
+#include "ngx_http_oie_bigquery.h"
 
 #include <openssl/rand.h>
 
@@ -15,6 +16,8 @@ static char *ngx_http_oie_merge_loc_conf(ngx_conf_t *cf, void *parent,
 static char *ngx_http_oie_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *ngx_http_oie_sink(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *ngx_http_oie_batch(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_oie_spool(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_oie_origins(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -40,6 +43,13 @@ static ngx_command_t  ngx_http_oie_commands[] = {
     { ngx_string("oie_sink"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
       ngx_http_oie_sink,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("oie_spool"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_oie_spool,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
@@ -136,6 +146,7 @@ ngx_http_oie_create_main_conf(ngx_conf_t *cf)
      */
 
     omcf->file.max_size = NGX_CONF_UNSET_SIZE;
+    omcf->spool.max_size = NGX_CONF_UNSET;
     omcf->file.max_age = NGX_CONF_UNSET_MSEC;
     omcf->batch_rows = NGX_CONF_UNSET_UINT;
     omcf->batch_bytes = NGX_CONF_UNSET_SIZE;
@@ -169,6 +180,16 @@ ngx_http_oie_init_main_conf(ngx_conf_t *cf, void *conf)
     {
         return NGX_CONF_ERROR;
     }
+
+    if (omcf->spool.dir.len == 0) {
+        ngx_str_set(&omcf->spool.dir, "oie/spool");
+    }
+
+    if (ngx_conf_full_name(cf->cycle, &omcf->spool.dir, 0) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_conf_init_value(omcf->spool.max_size, (off_t) 1024 * 1024 * 1024);
 
     ngx_conf_init_size_value(omcf->file.max_size, 64 * 1024 * 1024);
     ngx_conf_init_msec_value(omcf->file.max_age, 60000);
@@ -281,10 +302,21 @@ ngx_http_oie_sink(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
+    if (ngx_strcmp(value[1].data, "bigquery") == 0) {
+        omcf->sink = OIE_SINK_BIGQUERY;
+        omcf->bq = ngx_pcalloc(cf->pool, sizeof(ngx_http_oie_bq_conf_t));
+        if (omcf->bq == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        return ngx_http_oie_bq_parse(cf, omcf->bq, &value[2],
+                                     cf->args->nelts - 2);
+    }
+
     if (ngx_strcmp(value[1].data, "file") != 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "unknown oie_sink type \"%V\" (expected \"file\")",
-                           &value[1]);
+                           "unknown oie_sink type \"%V\" (expected \"file\" "
+                           "or \"bigquery\")", &value[1]);
         return NGX_CONF_ERROR;
     }
 
@@ -321,6 +353,39 @@ invalid:
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                        "invalid oie_sink parameter \"%V\"", &value[i]);
     return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_http_oie_spool(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_oie_main_conf_t *omcf = conf;
+
+    off_t       size;
+    ngx_str_t  *value, v;
+
+    if (omcf->spool.dir.len) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    omcf->spool.dir = value[1];
+
+    if (cf->args->nelts == 3) {
+        if (!ngx_http_oie_param(&value[2], "max_size", &v)
+            || (size = ngx_parse_offset(&v)) == NGX_ERROR
+            || size < 1024 * 1024)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid oie_spool parameter \"%V\" "
+                               "(max_size=size, at least 1m)", &value[2]);
+            return NGX_CONF_ERROR;
+        }
+
+        omcf->spool.max_size = size;
+    }
+
+    return NGX_CONF_OK;
 }
 
 
@@ -479,7 +544,7 @@ ngx_http_oie_init_module(ngx_cycle_t *cycle)
         return ngx_http_oie_sink_file_prepare(cycle, &omcf->file);
     }
 
-    return NGX_OK;
+    return ngx_http_oie_spool_prepare(cycle);
 }
 
 
@@ -512,6 +577,12 @@ ngx_http_oie_init_process(ngx_cycle_t *cycle)
     }
 
     if (ngx_http_oie_shm_attach(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (omcf->sink == OIE_SINK_BIGQUERY
+        && ngx_http_oie_bq_init(cycle) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 

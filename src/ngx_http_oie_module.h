@@ -34,6 +34,7 @@
 #define OIE_REJECT_N            7
 
 #define OIE_SINK_FILE           1
+#define OIE_SINK_BIGQUERY       2
 
 #define OIE_MAX_EVENTS          100
 #define OIE_MAX_ROW             (64 * 1024)
@@ -50,6 +51,20 @@ typedef struct {
     ngx_atomic_t                sink_errors;
     ngx_atomic_t                files_completed;
     ngx_atomic_t                reloads_kept;
+    /* BigQuery and the spool */
+    ngx_atomic_t                uploads;
+    ngx_atomic_t                upload_errors;
+    ngx_atomic_t                retries;
+    ngx_atomic_t                rows_accepted;
+    ngx_atomic_t                rows_rejected;
+    ngx_atomic_t                rows_spooled;
+    ngx_atomic_t                rows_replayed;
+    ngx_atomic_t                spool_bytes;
+    ngx_atomic_t                spool_replayed_files;
+    ngx_atomic_t                token_refreshes;
+    ngx_atomic_t                token_errors;
+    ngx_atomic_t                last_error_time;     /* seconds */
+    u_char                      last_error[200];     /* NUL-terminated */
 } ngx_http_oie_counters_t;
 
 
@@ -69,9 +84,17 @@ typedef struct {
 
 
 typedef struct {
+    ngx_str_t                   dir;
+    off_t                       max_size;
+} ngx_http_oie_spool_conf_t;
+
+
+typedef struct {
     ngx_shm_zone_t             *shm_zone;
     ngx_uint_t                  sink;
     ngx_http_oie_file_conf_t    file;
+    void                       *bq;           /* ngx_http_oie_bq_conf_t */
+    ngx_http_oie_spool_conf_t   spool;
     ngx_uint_t                  batch_rows;
     size_t                      batch_bytes;
     ngx_msec_t                  batch_interval;
@@ -125,6 +148,7 @@ ngx_int_t ngx_http_oie_push(ngx_log_t *log, ngx_uint_t table, u_char *row,
     size_t len);
 ngx_int_t ngx_http_oie_pop_batch(ngx_http_oie_batch_t *b, ngx_uint_t max_rows,
     size_t max_bytes);
+void ngx_http_oie_last_error(ngx_log_t *log, const char *fmt, ...);
 #define ngx_http_oie_count(field, n)                                         \
     if (ngx_http_oie_worker.sh) {                                             \
         (void) ngx_atomic_fetch_add(&ngx_http_oie_worker.sh->counters.field, \

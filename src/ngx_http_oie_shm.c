@@ -6,6 +6,7 @@
  */
 
 #include "ngx_http_oie_module.h"
+#include "ngx_http_oie_bigquery.h"
 
 
 static ngx_int_t ngx_http_oie_init_zone(ngx_shm_zone_t *shm_zone, void *data);
@@ -123,6 +124,14 @@ ngx_http_oie_push(ngx_log_t *log, ngx_uint_t table, u_char *row, size_t len)
         return NGX_OK;
     }
 
+    /* with BigQuery, a full ring overflows into the spool */
+    if (rc == OIE_RING_FULL && w->omcf->sink == OIE_SINK_BIGQUERY
+        && ngx_http_oie_spool_row(table, row, len, log) == NGX_OK)
+    {
+        ngx_http_oie_count(accepted, 1);
+        return NGX_OK;
+    }
+
     ngx_http_oie_count(dropped, 1);
 
     /* a full ring could flood the log: say it at most once a second */
@@ -132,7 +141,9 @@ ngx_http_oie_push(ngx_log_t *log, ngx_uint_t table, u_char *row, size_t len)
         w->last_drop_log = *tp;
         ngx_log_error(NGX_LOG_WARN, log, 0,
                       "oie: event dropped: %s (%uA dropped so far)",
-                      rc == OIE_RING_FULL ? "ring full" : "row too large",
+                      rc != OIE_RING_FULL ? "row too large"
+                      : w->omcf->sink == OIE_SINK_BIGQUERY
+                        ? "ring and spool full" : "ring full",
                       w->sh->counters.dropped);
     }
 
@@ -187,4 +198,30 @@ ngx_http_oie_pop_batch(ngx_http_oie_batch_t *b, ngx_uint_t max_rows,
     ngx_shmtx_unlock(&w->shpool->mutex);
 
     return b->nrows ? NGX_OK : NGX_DONE;
+}
+
+
+/* the last delivery error, for oie_status; also logged */
+void
+ngx_http_oie_last_error(ngx_log_t *log, const char *fmt, ...)
+{
+    u_char                 *p, msg[200];
+    va_list                 args;
+    ngx_http_oie_worker_t  *w = &ngx_http_oie_worker;
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(msg, msg + sizeof(msg) - 1, fmt, args);
+    va_end(args);
+    *p = '\0';
+
+    ngx_log_error(NGX_LOG_ERR, log, 0, "oie: %s", msg);
+
+    if (w->sh == NULL) {
+        return;
+    }
+
+    ngx_shmtx_lock(&w->shpool->mutex);
+    ngx_memcpy(w->sh->counters.last_error, msg, p - msg + 1);
+    w->sh->counters.last_error_time = ngx_time();
+    ngx_shmtx_unlock(&w->shpool->mutex);
 }

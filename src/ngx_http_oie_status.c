@@ -5,9 +5,12 @@
  */
 
 #include "ngx_http_oie_module.h"
+#include "oie_json.h"
+
+#include <dirent.h>
 
 
-#define OIE_STATUS_MAX  4096
+#define OIE_STATUS_MAX  8192
 
 
 static const char  *ngx_http_oie_reject_names[OIE_REJECT_N] = {
@@ -22,7 +25,57 @@ typedef struct {
     uint64_t                 ring_records;
     uint64_t                 ring_high_water;
     ngx_msec_t               uptime;
+    ngx_uint_t               spool_files;
+    off_t                    spool_bytes;
+    time_t                   spool_oldest;   /* mtime, 0: none */
 } ngx_http_oie_snapshot_t;
+
+
+/* the spool as it is on disk (an admin endpoint may read a directory) */
+static void
+ngx_http_oie_spool_scan(ngx_http_oie_snapshot_t *s)
+{
+    DIR                       *d;
+    u_char                     path[NGX_MAX_PATH];
+    struct dirent             *de;
+    ngx_file_info_t            fi;
+    ngx_http_oie_main_conf_t  *omcf = ngx_http_oie_worker.omcf;
+
+    s->spool_files = 0;
+    s->spool_bytes = 0;
+    s->spool_oldest = 0;
+
+    ngx_sprintf(path, "%V%Z", &omcf->spool.dir);
+
+    d = opendir((char *) path);
+    if (d == NULL) {
+        return;
+    }
+
+    while ((de = readdir(d)) != NULL) {
+        if (ngx_strstr(de->d_name, ".spool") == NULL
+            || omcf->spool.dir.len + ngx_strlen(de->d_name) + 2
+               > NGX_MAX_PATH)
+        {
+            continue;
+        }
+
+        ngx_sprintf(path, "%V/%s%Z", &omcf->spool.dir, de->d_name);
+
+        if (ngx_file_info(path, &fi) == NGX_FILE_ERROR) {
+            continue;
+        }
+
+        s->spool_files++;
+        s->spool_bytes += ngx_file_size(&fi);
+
+        if (s->spool_oldest == 0 || ngx_file_mtime(&fi) < s->spool_oldest) {
+            s->spool_oldest = ngx_file_mtime(&fi);
+        }
+    }
+
+    closedir(d);
+}
 
 
 static void
@@ -40,6 +93,10 @@ ngx_http_oie_snapshot(ngx_http_oie_snapshot_t *s)
     ngx_shmtx_unlock(&w->shpool->mutex);
 
     s->uptime = ngx_current_msec - w->sh->started;
+
+    if (w->omcf->sink == OIE_SINK_BIGQUERY) {
+        ngx_http_oie_spool_scan(s);
+    }
 }
 
 
@@ -62,15 +119,53 @@ ngx_http_oie_status_json(u_char *p, u_char *end, ngx_http_oie_snapshot_t *s)
     p = ngx_slprintf(p, end,
                      "},\"ring\":{\"size\":%uL,\"used\":%uL,\"events\":%uL,"
                      "\"high_water\":%uL,\"reloads_kept\":%uA},"
-                     "\"sink\":{\"type\":\"file\",\"batches\":%uA,"
-                     "\"rows\":%uA,\"bytes\":%uA,\"errors\":%uA,"
-                     "\"files\":%uA}}\n",
+                     "\"sink\":{\"type\":\"%s\",\"batches\":%uA,"
+                     "\"rows\":%uA,\"bytes\":%uA,\"errors\":%uA",
                      s->ring_size, s->ring_used, s->ring_records,
-                     s->ring_high_water, s->c.reloads_kept, s->c.batches,
+                     s->ring_high_water, s->c.reloads_kept,
+                     ngx_http_oie_worker.omcf->sink == OIE_SINK_BIGQUERY
+                     ? "bigquery" : "file", s->c.batches,
                      s->c.rows_delivered, s->c.bytes_delivered,
-                     s->c.sink_errors, s->c.files_completed);
+                     s->c.sink_errors);
 
-    return p;
+    if (ngx_http_oie_worker.omcf->sink != OIE_SINK_BIGQUERY) {
+        return ngx_slprintf(p, end, ",\"files\":%uA}}\n",
+                            s->c.files_completed);
+    }
+
+    p = ngx_slprintf(p, end,
+                     ",\"uploads\":%uA,\"upload_errors\":%uA,"
+                     "\"retries\":%uA,\"rows_accepted\":%uA,"
+                     "\"rows_rejected\":%uA,\"token_refreshes\":%uA,"
+                     "\"token_errors\":%uA,\"last_error\":",
+                     s->c.uploads, s->c.upload_errors, s->c.retries,
+                     s->c.rows_accepted, s->c.rows_rejected,
+                     s->c.token_refreshes, s->c.token_errors);
+
+    if (s->c.last_error[0]
+        && end - p > (ssize_t) (6 * sizeof(s->c.last_error) + 64))
+    {
+        p = ngx_slprintf(p, end, "{\"at\":%uA,\"message\":\"",
+                         s->c.last_error_time);
+        p = oie_json_escape(p, s->c.last_error,
+                            ngx_strnlen(s->c.last_error,
+                                        sizeof(s->c.last_error)));
+        p = ngx_slprintf(p, end, "\"}");
+
+    } else {
+        p = ngx_slprintf(p, end, "null");
+    }
+
+    return ngx_slprintf(p, end,
+                        "},\"spool\":{\"rows_spooled\":%uA,"
+                        "\"rows_replayed\":%uA,\"files_replayed\":%uA,"
+                        "\"files\":%ui,\"bytes\":%O,"
+                        "\"oldest_age_s\":%T}}\n",
+                        s->c.rows_spooled, s->c.rows_replayed,
+                        s->c.spool_replayed_files, s->spool_files,
+                        s->spool_bytes,
+                        s->spool_oldest ? ngx_time() - s->spool_oldest
+                                        : (time_t) 0);
 }
 
 
@@ -126,7 +221,49 @@ ngx_http_oie_status_prometheus(u_char *p, u_char *end,
         s->ring_size, s->ring_used, s->ring_records, s->c.batches,
         s->c.rows_delivered, s->c.bytes_delivered, s->c.sink_errors);
 
-    return p;
+    if (ngx_http_oie_worker.omcf->sink != OIE_SINK_BIGQUERY) {
+        return p;
+    }
+
+    return ngx_slprintf(p, end,
+        "# HELP oie_bigquery_uploads_total insertAll requests sent.\n"
+        "# TYPE oie_bigquery_uploads_total counter\n"
+        "oie_bigquery_uploads_total %uA\n"
+        "# HELP oie_bigquery_upload_errors_total insertAll requests failed.\n"
+        "# TYPE oie_bigquery_upload_errors_total counter\n"
+        "oie_bigquery_upload_errors_total %uA\n"
+        "# HELP oie_bigquery_retries_total insertAll retries.\n"
+        "# TYPE oie_bigquery_retries_total counter\n"
+        "oie_bigquery_retries_total %uA\n"
+        "# HELP oie_bigquery_rows_accepted_total Rows BigQuery stored.\n"
+        "# TYPE oie_bigquery_rows_accepted_total counter\n"
+        "oie_bigquery_rows_accepted_total %uA\n"
+        "# HELP oie_bigquery_rows_rejected_total Rows refused as invalid "
+        "(dead letters).\n"
+        "# TYPE oie_bigquery_rows_rejected_total counter\n"
+        "oie_bigquery_rows_rejected_total %uA\n"
+        "# HELP oie_bigquery_token_refreshes_total Access tokens fetched.\n"
+        "# TYPE oie_bigquery_token_refreshes_total counter\n"
+        "oie_bigquery_token_refreshes_total %uA\n"
+        "# HELP oie_spool_rows_total Rows written to the spool.\n"
+        "# TYPE oie_spool_rows_total counter\n"
+        "oie_spool_rows_total %uA\n"
+        "# HELP oie_spool_replayed_rows_total Rows replayed from the spool.\n"
+        "# TYPE oie_spool_replayed_rows_total counter\n"
+        "oie_spool_replayed_rows_total %uA\n"
+        "# HELP oie_spool_bytes Bytes in spool files now.\n"
+        "# TYPE oie_spool_bytes gauge\n"
+        "oie_spool_bytes %O\n"
+        "# HELP oie_spool_files Spool files now.\n"
+        "# TYPE oie_spool_files gauge\n"
+        "oie_spool_files %ui\n"
+        "# HELP oie_spool_oldest_age_seconds Age of the oldest spool file.\n"
+        "# TYPE oie_spool_oldest_age_seconds gauge\n"
+        "oie_spool_oldest_age_seconds %T\n",
+        s->c.uploads, s->c.upload_errors, s->c.retries, s->c.rows_accepted,
+        s->c.rows_rejected, s->c.token_refreshes, s->c.rows_spooled,
+        s->c.rows_replayed, s->spool_bytes, s->spool_files,
+        s->spool_oldest ? ngx_time() - s->spool_oldest : (time_t) 0);
 }
 
 

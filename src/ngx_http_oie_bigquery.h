@@ -1,0 +1,76 @@
+/*
+ * The BigQuery sink: OAuth2 tokens, insertAll uploads, retries, the spool.
+ */
+
+#ifndef _NGX_HTTP_OIE_BIGQUERY_H_INCLUDED_
+#define _NGX_HTTP_OIE_BIGQUERY_H_INCLUDED_
+
+
+#include "ngx_http_oie_module.h"
+
+#include <openssl/evp.h>
+
+
+typedef struct {
+    ngx_str_t                   project;
+    ngx_str_t                   dataset;
+    ngx_str_t                   endpoint;        /* .../bigquery/v2 */
+    ngx_str_t                   token_endpoint;
+    ngx_str_t                   credentials;     /* path, or "metadata" */
+    ngx_flag_t                  metadata;
+    ngx_str_t                   client_email;
+    ngx_str_t                   key_id;
+    EVP_PKEY                   *pkey;
+    ngx_msec_t                  timeout;
+    ngx_uint_t                  max_inflight;
+    ngx_uint_t                  max_attempts;
+} ngx_http_oie_bq_conf_t;
+
+
+/* config: "oie_sink bigquery ..." parameters, checked at nginx -t */
+char *ngx_http_oie_bq_parse(ngx_conf_t *cf, ngx_http_oie_bq_conf_t *bq,
+    ngx_str_t *args, ngx_uint_t nargs);
+
+/* OAuth2: a worker's access token, fetched and refreshed in the background */
+ngx_int_t ngx_http_oie_oauth_init(ngx_cycle_t *cycle,
+    ngx_http_oie_bq_conf_t *bq);
+ngx_str_t *ngx_http_oie_oauth_token(void);      /* NULL while none */
+void ngx_http_oie_oauth_invalidate(void);
+void ngx_http_oie_oauth_on_ready(void (*handler)(void));
+
+/* the sink, driven by the drain */
+ngx_int_t ngx_http_oie_bq_init(ngx_cycle_t *cycle);
+ngx_uint_t ngx_http_oie_bq_can_take(void);
+ngx_int_t ngx_http_oie_bq_take(ngx_http_oie_batch_t *b, ngx_log_t *log);
+void ngx_http_oie_bq_tick(ngx_log_t *log);
+void ngx_http_oie_bq_exit(ngx_cycle_t *cycle);
+
+/* the spool: rows BigQuery has not taken yet, on disk */
+ngx_int_t ngx_http_oie_spool_prepare(ngx_cycle_t *cycle);
+ngx_int_t ngx_http_oie_spool_rows(ngx_http_oie_row_t *rows, ngx_uint_t n,
+    ngx_log_t *log);
+ngx_int_t ngx_http_oie_spool_row(ngx_uint_t table, u_char *row, size_t len,
+    ngx_log_t *log);
+void ngx_http_oie_spool_tick(ngx_log_t *log, ngx_flag_t close_all);
+
+/* replay: claim the oldest spool file and read its rows */
+typedef struct {
+    u_char                      path[NGX_MAX_PATH];
+    u_char                     *data;           /* whole file */
+    size_t                      len;
+    size_t                      pos;            /* next unsent line */
+} ngx_http_oie_spool_file_t;
+
+ngx_int_t ngx_http_oie_spool_claim(ngx_http_oie_spool_file_t *f,
+    ngx_log_t *log);
+void ngx_http_oie_spool_release(ngx_http_oie_spool_file_t *f, ngx_flag_t done,
+    ngx_log_t *log);
+
+/* rows BigQuery refused as invalid, kept with the reason */
+void ngx_http_oie_dead_letter(ngx_uint_t table, u_char *row, size_t len,
+    u_char *error, size_t error_len, ngx_log_t *log);
+
+extern ngx_str_t  ngx_http_oie_table_names[OIE_TABLE_N];
+
+
+#endif /* _NGX_HTTP_OIE_BIGQUERY_H_INCLUDED_ */
