@@ -213,3 +213,11 @@ test('traffic_counts: human, unknown and unclassified page traffic only', async 
     assert.ok(out.some((r) => r.c === cls && r.counts), cls);
   }
 });
+
+test('is_conversion_event: exactly the conversion_events of the definition', async () => {
+  const names = [...def.conversion_events, 'newsletter_signup', 'Demo_Booked', 'demo_booked ', '', null];
+  const values = names.map((n, i) => `(${i}, ${n === null ? 'NULL' : `'${n}'`})`).join(', ');
+  const out = await wh.query(`SELECT id, outbound_sales.is_conversion_event(name) AS conv
+    FROM (VALUES ${values}) AS v(id, name) ORDER BY id`);
+  names.forEach((n, i) => assert.equal(out[i].conv, def.conversion_events.includes(n), `${n}`));
+});
