@@ -18,6 +18,7 @@
 
 
 #define OIE_MAX_ATTEMPTS     64
+#define OIE_MAX_COLUMNS      4096
 
 
 typedef struct {
@@ -473,6 +474,13 @@ oie_campaign_header(oie_campaign_t *cp, oie_csv_t *csv)
     if (rc < 0) {
         oie_error("%s:%zu:%zu: %s", cp->fname, csv->err_line, csv->err_col,
                   csv->err);
+        return OIE_EXIT_DATA;
+    }
+
+    if (csv->nfields > OIE_MAX_COLUMNS) {
+        oie_error("%s:%zu:1: the header has %zu columns; at most %d are "
+                  "read", cp->fname, csv->record_line, csv->nfields,
+                  OIE_MAX_COLUMNS);
         return OIE_EXIT_DATA;
     }
 

@@ -53,6 +53,8 @@ my @cases = (
     ['empty-email', "email,first\n,Ann\n", 3, qr/FILE:2:1: empty email/],
     ['too-many-fields', "email,first\na\@b.co,Ann,extra\n",
      3, qr/FILE:2:12: 3 fields, but the header has 2 columns/],
+    ['too-many-columns', 'email' . (',c' x 5000) . "\na\@b.co\n",
+     3, qr/FILE:1:1: the header has 5001 columns; at most 4096 are read/],
     ['missing-file', undef, 4, qr/cannot open FILE: No such file or directory/],
 );
 
