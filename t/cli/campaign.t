@@ -185,6 +185,11 @@ oie('campaign', 'create', '--name', 'D', '--leads', "$dir/one.csv", '--base-url'
 is(ndjson_read("$dir/dest/d-identities.ndjson")->[0]{destination}, 'https://example.com/x',
    '--no-utm');
 
+# a list with the email column only: the other fields are empty
+my $only = ndjson_read("$dir/dest/d-identities.ndjson")->[0];
+is_deeply([@{$only}{qw(firstName lastName company title)}, $only->{attributes}],
+          ['', '', '', '', {}], 'missing columns: empty fields, no attributes');
+
 # --slug and --id-length
 oie('campaign', 'create', '--name', 'Whatever', '--slug', 'my_camp-1', '--id-length', '8',
     '--leads', "$dir/one.csv", @base, '--out', "$dir/slug");
