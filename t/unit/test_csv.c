@@ -3,6 +3,7 @@
  * column of every fault.
  */
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,6 +108,85 @@ err_at(const char *text, size_t len, const char *prefix)
 }
 
 
+/*
+ * Every record of a mutated file: fields NUL-terminated at their length,
+ * positions never going back, a fault placed at a line and column >= 1.
+ */
+
+static int
+fuzz(size_t rounds)
+{
+    int              rc;
+    size_t           i, k, len, pos, line;
+    uint64_t         seed;
+    oie_csv_t        csv;
+    unsigned char    buf[512];
+
+    static const char  base[] =
+        "\xef\xbb\xbf" "email,name,\"quoted, \"\"x\"\"\"\r\n"
+        "a@b.co,J\xc3\xa9r\xc3\xb4me,\"multi\nline\"\r\n"
+        "\r\n\"c@d.co\",\xe6\x9d\xb1,5'11\"\rz,,\n";
+    static const char  alphabet[] = ",\"\r\n a\xc3\xa9\xe6\xf0\x80\xbf\xff";
+
+    seed = 0x2545f4914f6cdd1dULL;
+
+    for (i = 0; i < rounds; i++) {
+        len = sizeof(base) - 1;
+        memcpy(buf, base, len);
+
+        for (k = 0; k < 1 + i % 4; k++) {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            pos = (size_t) (seed % len);
+
+            if ((seed >> 33) % 2 == 0 || len > 400) {
+                buf[pos] = (unsigned char)
+                           alphabet[(seed >> 40) % (sizeof(alphabet) - 1)];
+
+            } else {
+                memmove(buf + pos + 1, buf + pos, len - pos);
+                buf[pos] = (unsigned char)
+                           alphabet[(seed >> 40) % (sizeof(alphabet) - 1)];
+                len++;
+            }
+        }
+
+        oie_csv_init(&csv, buf, len);
+        line = 0;
+
+        while ((rc = oie_csv_next(&csv)) == 1) {
+            if (csv.record_line < line || csv.nfields == 0) {
+                printf("# round %zu: record line went back\n", i);
+                return 0;
+            }
+
+            line = csv.record_line;
+
+            for (k = 0; k < csv.nfields; k++) {
+                if (strlen(csv.fields[k].data) != csv.fields[k].len
+                    || csv.fields[k].line < line || csv.fields[k].col < 1)
+                {
+                    printf("# round %zu: field %zu broken\n", i, k);
+                    return 0;
+                }
+            }
+        }
+
+        if (rc < 0 && (csv.err_line < 1 || csv.err_col < 1
+                       || csv.err[0] == '\0'))
+        {
+            printf("# round %zu: fault without a place\n", i);
+            return 0;
+        }
+
+        oie_csv_free(&csv);
+    }
+
+    return 1;
+}
+
+
 int
 main(void)
 {
@@ -115,7 +195,7 @@ main(void)
     oie_csv_t        csv;
     unsigned char   *big;
 
-    printf("1..27\n");
+    printf("1..28\n");
 
     ok(is("a,b\nc,d\n", "a|b/c|d/"), "plain records");
     ok(is("a,b\r\nc,d\r\n", "a|b/c|d/"), "CRLF line ends");
@@ -203,6 +283,10 @@ main(void)
 
     ok(is("a\r\n\"b\r\n\",c\r\n", "a/b\r\n|c/"),
        "CRLF inside and after quotes");
+
+    /* 100000 mutated files: no crash, and the invariants hold */
+
+    ok(fuzz(100000), "100000 mutated inputs keep the invariants");
 
     return failed ? 1 : 0;
 }
