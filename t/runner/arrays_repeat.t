@@ -2,7 +2,10 @@
 # every expectation), packets, pipelining, and repeat_each. The plan is
 # written the way real Test::Nginx::Socket files write it.
 use FindBin;
-use lib "$FindBin::Bin/../lib";    # always OUR runner
+use lib "$FindBin::Bin/../lib";    # always OUR runner, even if a real one
+                                   # is installed
+# plain Debian nginx: whatever make test loads for the project stays out
+BEGIN { delete $ENV{TEST_NGINX_LOAD_MODULES} }
 use Test::Nginx::Socket;
 
 repeat_each(2);

@@ -53,7 +53,8 @@ is wire(packets => ["POST /t\n5\r\nhello\r\n0\r\n\r\n"],
     . "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
     'a chunked body is sent untouched, without Content-Length';
 
-is wire(packets => ["POST /t\nhello ", { value => "world", delay_before => 0 }]),
+is wire(packets => ["POST /t\nhello ",
+                   { value => "world", delay_before => 0 }]),
     "POST /t HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
     . "Content-Length: 11\r\n\r\nhello |world",
     'packet boundaries inside the body are kept';

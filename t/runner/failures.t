@@ -27,7 +27,8 @@ sub start_fixture {
         delete @ENV{qw(TEST_NGINX_PORT TEST_NGINX_SERVER_PORT
                        TEST_NGINX_CLIENT_PORT TEST_NGINX_SERVROOT
                        TEST_NGINX_LOAD_MODULES TEST_NGINX_RANDOMIZE
-                       TEST_NGINX_NO_CLEAN TEST_NGINX_NO_SHUFFLE)};
+                       TEST_NGINX_NO_CLEAN TEST_NGINX_NO_SHUFFLE
+                       TEST_NGINX_LOG_LEVEL TEST_NGINX_TIMEOUT)};
         %ENV = (%ENV, %{ $opt{env} || {} });
         chdir $opt{cwd} if $opt{cwd};
         open STDOUT, '>', $out or die $!;
@@ -70,13 +71,13 @@ my $sr = "$tmp/wrong-servroot";
 my $r = run_fixture("$fixtures/wrong.pl",
                     env => { TEST_NGINX_SERVROOT => $sr });
 
-is $r->{plan}, 23, 'wrong.pl: all 23 checks are counted';
-is scalar(keys %{ $r->{test} }), 23, 'wrong.pl: 23 results';
-is $r->{exit}, 14, 'wrong.pl: exit status is the number of failures';
+is $r->{plan}, 24, 'wrong.pl: all 24 checks are counted';
+is scalar(keys %{ $r->{test} }), 24, 'wrong.pl: 24 results';
+is $r->{exit}, 15, 'wrong.pl: exit status is the number of failures';
 
 my @failed = sort { $a <=> $b } grep { !$r->{test}{$_}{ok} }
              keys %{ $r->{test} };
-is "@failed", "1 4 6 7 9 10 11 12 13 14 16 18 19 23",
+is "@failed", "1 4 6 7 9 10 11 12 13 14 16 18 19 22 24",
     'wrong.pl: exactly the wrong expectations fail';
 
 my %names = (
@@ -93,7 +94,8 @@ my %names = (
     18 => qr/TEST 8: .* response is expected \(repeated req 0, req 1\)$/,
     19 => qr/TEST 9: nginx does not start - status code ok$/,
     21 => qr/TEST 10: a block that passes after all that - response_body/,
-    23 => qr/pattern "never logged at shutdown" should match a line in /,
+    22 => qr/TEST 11: nginx dies in the middle of a block - status code/,
+    24 => qr/pattern "never logged at shutdown" should match a line in /,
 );
 for my $n (sort { $a <=> $b } keys %names) {
     like $r->{test}{$n}{name}, $names{$n}, "wrong.pl: test $n is named";
@@ -114,8 +116,10 @@ my @messages = (
      'an undefined $TEST_NGINX_ variable'],
     [qr/--- response_body must be an array/,
      'scalar expectation for several requests'],
-    [qr/nginx failed to start \(exit code 1\): \[emerg\] unknown directive "bogus_directive"/,
+    [qr/nginx failed to start \(exit code 1\): \[emerg\] unknown directive "bogus/,
      'nginx failing to start'],
+    [qr/nginx is not running any more \(it crashed or exited\)/,
+     'nginx gone in the middle of a block'],
     [qr/request: GET \/t HTTP\/1\.1 \(req 1\)/,
      'which request of the block failed'],
 );
@@ -124,6 +128,13 @@ for my $m (@messages) {
 }
 
 is_deeply [nginx_using($sr)], [], 'wrong.pl: no nginx left running';
+
+sub file_has {
+    my ($file, $text) = @_;
+    open my $in, '<', $file or return 0;
+    local $/;
+    return index(<$in> // '', $text) >= 0;
+}
 
 # live processes whose command line mentions a path
 sub nginx_using {
@@ -138,6 +149,27 @@ sub nginx_using {
         push @pids, $dir =~ m{(\d+)$};
     }
     return @pids;
+}
+
+# --- interrupted: nginx is stopped all the same ----------------------------
+
+{
+    my $root = "$tmp/slow-servroot";
+    my $run = start_fixture("$fixtures/slow.pl",
+                            env => { TEST_NGINX_SERVROOT => $root });
+
+    # wait (bounded) until its nginx is up and the request is hanging
+    for (1 .. 400) {
+        last if nginx_using($root)
+                && file_has("$root/logs/error.log", 'http process request');
+        select undef, undef, undef, 0.05;
+    }
+    ok scalar(nginx_using($root)), 'slow.pl: nginx is running';
+    kill 'TERM', $run->{pid};
+    my $s = finish_fixture($run);
+    is $s->{exit}, 143, 'slow.pl: SIGTERM ends it';
+    like $s->{err}, qr/caught SIGTERM, stopping nginx/, '... saying so';
+    is_deeply [nginx_using($root)], [], '... and its nginx is gone';
 }
 
 # --- a server root held by another test process -----------------------------

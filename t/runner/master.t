@@ -1,7 +1,10 @@
 # master_on() and workers(N): a master with two workers, and the master's
 # graceful stop seen through shutdown_error_log.
 use FindBin;
-use lib "$FindBin::Bin/../lib";    # always OUR runner
+use lib "$FindBin::Bin/../lib";    # always OUR runner, even if a real one
+                                   # is installed
+# plain Debian nginx: whatever make test loads for the project stays out
+BEGIN { delete $ENV{TEST_NGINX_LOAD_MODULES} }
 use Test::Nginx::Socket;
 
 master_on();

@@ -1,6 +1,9 @@
 # Test::Base's ONLY: just the marked block runs (the others would fail).
 use FindBin;
-use lib "$FindBin::Bin/../lib";    # always OUR runner
+use lib "$FindBin::Bin/../lib";    # always OUR runner, even if a real one
+                                   # is installed
+# plain Debian nginx: whatever make test loads for the project stays out
+BEGIN { delete $ENV{TEST_NGINX_LOAD_MODULES} }
 use Test::Nginx::Socket;
 
 plan tests => repeat_each() * 2 * blocks();

@@ -4,7 +4,10 @@
 # block preprocessors, custom body checks, server_name, env_to_nginx and
 # the generated nginx.conf itself. Blocks run shuffled, as by default.
 use FindBin;
-use lib "$FindBin::Bin/../lib";    # always OUR runner
+use lib "$FindBin::Bin/../lib";    # always OUR runner, even if a real one
+                                   # is installed
+# plain Debian nginx: whatever make test loads for the project stays out
+BEGIN { delete $ENV{TEST_NGINX_LOAD_MODULES} }
 use Test::Nginx::Socket;
 
 $ENV{TEST_NGINX_GREETING} = 'howdy';
@@ -88,13 +91,15 @@ init ran
 
 
 
-=== TEST 5: $TEST_NGINX_ variables in config, http_config, main_config, user_files
+=== TEST 5: $TEST_NGINX_ variables in all config sections and user_files
 --- main_config
 env TEST_NGINX_GREETING;
 --- http_config
     map $uri $tn_map { default "$TEST_NGINX_GREETING-map"; }
 --- config
-    location = /t { return 200 "$TEST_NGINX_GREETING $TEST_NGINX_SERVER_PORT\n"; }
+    location = /t {
+        return 200 "$TEST_NGINX_GREETING $TEST_NGINX_SERVER_PORT\n";
+    }
     location = /m { return 200 "$tn_map\n"; }
     location = /h { alias $TEST_NGINX_HTML_DIR/f.txt; }
 --- user_files

@@ -181,6 +181,8 @@ sub _packet {
 #   timeout      seconds allowed between two I/O events (like Test::Nginx)
 #   middle_delay seconds to sleep between packets without delay_before
 #   shutdown     if defined, shutdown() the socket that way after writing
+#   retry_refused  retry a refused connection a few times (nginx is just
+#                up), unless server_alive (a code ref) says it is gone
 #   responses    number of responses expected (pipelining); reading stops
 #                early only when they are all complete and the server did
 #                not announce it would close the connection
@@ -203,6 +205,7 @@ sub send_request {
         ($sock, $err) = _connect($args{addr}, $args{port}, $timeout);
         last if $sock;
         last if !$args{retry_refused} || $err !~ /refused/i;
+        last if $args{server_alive} && !$args{server_alive}->();
         sleep 0.05 * $try;
     }
 

@@ -512,7 +512,20 @@ sub run_test_helper {
                                  shutdown => _shutdown_how($block),
                                  responses => $s->{n},
                                  head => $s->{head},
-                                 retry_refused => 1);
+                                 retry_refused => 1,
+                                 server_alive => $NoNginxManager ? undef
+                                                 : \&nginx_is_running);
+
+            if (($info->{connect_error} || $info->{raw} eq '')
+                && !$NoNginxManager && !nginx_is_running())
+            {
+                my @tail = grep { !/\[debug\]/ }
+                           split /^/, error_log_tail(200);
+                @tail = @tail[-5 .. -1] if @tail > 5;
+                $info->{error} = join "\n", grep { defined } $info->{error},
+                    "nginx is not running any more (it crashed or exited);"
+                    . " the last lines of error.log:\n" . join '', @tail;
+            }
         }
 
         my $rest = $info->{raw};
@@ -1171,6 +1184,20 @@ sub _check_prev_block_shutdown_error_log {
             or Test::More::diag("    searched " . scalar(@$lines)
                                 . " line(s) written after the last request"
                                 . " (shutdown)\n" . _show_lines($lines, 15));
+    }
+}
+
+# Interrupted runs (Ctrl-C, a harness timeout) must not leave nginx
+# behind either: turn the signals into a normal exit so END runs.
+for my $sig (qw(INT TERM HUP)) {
+    if (!defined $SIG{$sig} || $SIG{$sig} eq 'DEFAULT' || $SIG{$sig} eq '') {
+        $SIG{$sig} = sub {
+            # once: a second signal (timeout(1) also signals the whole
+            # process group) must not cut the cleanup short
+            $SIG{$_} = 'IGNORE' for qw(INT TERM HUP);
+            Test::More::diag("caught SIG$sig, stopping nginx");
+            exit 128 + ($sig eq 'INT' ? 2 : $sig eq 'TERM' ? 15 : 1);
+        };
     }
 }
 

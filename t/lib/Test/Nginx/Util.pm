@@ -619,6 +619,14 @@ sub _pid_alive {
     return 1;
 }
 
+sub _cmdline_has {
+    my ($pid, $text) = @_;
+    open my $in, '<', "/proc/$pid/cmdline" or return 0;
+    local $/;
+    my $cmd = <$in>;
+    return defined $cmd && index($cmd, $text) >= 0;
+}
+
 sub nginx_is_running {
     return _pid_alive($NginxPid);
 }
@@ -732,8 +740,16 @@ sub start_nginx {
 sub stop_nginx {
     my ($name, %opts) = @_;
 
-    my $pid = $NginxPid || _read_pid_file();
+    my $pid = $NginxPid;
     undef $NginxPid;
+
+    if (!$pid) {
+        # an nginx left over by an earlier run in this server root
+        # (killed test, TEST_NGINX_NO_CLEAN); make sure the pid is still
+        # that nginx and not a recycled one
+        $pid = _read_pid_file();
+        return undef if !$pid || !_cmdline_has($pid, $ServRoot);
+    }
 
     return undef if !$pid || !_pid_alive($pid);
 
