@@ -29,7 +29,7 @@ add_response_body_check(sub {
     }
 });
 
-plan tests => 27 + 3;
+plan tests => 29 + 3;
 
 run_tests();
 
@@ -102,14 +102,15 @@ env TEST_NGINX_GREETING;
     }
     location = /m { return 200 "$tn_map\n"; }
     location = /h { alias $TEST_NGINX_HTML_DIR/f.txt; }
+    location = /r { return 200 "$TEST_NGINX_SERVER_ROOT\n"; }
 --- user_files
 >>> f.txt
 file says $TEST_NGINX_GREETING
 --- request eval
-["GET /t", "GET /m", "GET /f.txt", "GET /h"]
+["GET /t", "GET /m", "GET /f.txt", "GET /h", "GET /r"]
 --- response_body eval
 ['howdy $ServerPort' . "\n", "howdy-map\n", "file says howdy\n",
- "file says howdy\n"]
+ "file says howdy\n", Test::Nginx::Util::server_root() . "\n"]
 
 
 

@@ -173,20 +173,18 @@ sub run_test {
         } elsif (!defined $PrevConfig) {
             $block_error ||= "no --- config section, and no previous "
                              . "block's config to reuse";
-
-        } else {
-            # no config: keep talking to the running nginx; only its new
-            # error log lines belong to this block
-            my $size = -s $ErrLogFile;
-            $ErrLogFilePos = $Test::Nginx::Util::BlockErrLogStart
-                           = defined $size ? $size : 0;
         }
     }
+
+    # Without a restart we keep talking to the running nginx: only the
+    # error log lines written from now on belong to this block.
+    _errlog_from_here() if !$restart;
 
     if ($restart) {
         stop_nginx($name);
         undef $NginxUp;
         _check_prev_block_shutdown_error_log();
+        _errlog_from_here();
 
         if (defined $must_die) {
             _run_must_die($block, $config, $rand_ports, $block_error);
@@ -237,6 +235,12 @@ sub run_test {
 
         run_test_helper($block, $rep, $block_error);
     }
+}
+
+sub _errlog_from_here {
+    my $size = -s $ErrLogFile;
+    $ErrLogFilePos = $Test::Nginx::Util::BlockErrLogStart
+                   = defined $size ? $size : 0;
 }
 
 sub _msg {
