@@ -149,7 +149,7 @@ ngx_http_oie_redis_parse(ngx_conf_t *cf, ngx_http_oie_redis_conf_t *rc)
             return NGX_CONF_ERROR;
         }
 
-        if (u.naddrs == 0 || u.no_port && u.port == 0) {
+        if (u.naddrs == 0) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "oie_redis: no address in \"%V\"", &u.url);
             return NGX_CONF_ERROR;
@@ -962,9 +962,8 @@ ngx_http_oie_redis_auth(ngx_http_oie_redis_link_t *l)
     argv[argc] = (const char *) rc->password.data;
     argvlen[argc++] = rc->password.len;
 
-    (void) ngx_http_oie_redis_send_on(l, ngx_http_oie_redis_setup_reply,
-                                      (void *) "AUTH", 0, argc, argv,
-                                      argvlen);
+    (void) ngx_http_oie_redis_send_on(l, ngx_http_oie_redis_setup_reply, l,
+                                      0, argc, argv, argvlen);
 }
 
 
@@ -987,9 +986,8 @@ ngx_http_oie_redis_start_main(ngx_http_oie_redis_link_t *l)
     argv[1] = (const char *) db;
     argvlen[1] = ngx_sprintf(db, "%i", rc->db) - db;
 
-    (void) ngx_http_oie_redis_send_on(l, ngx_http_oie_redis_setup_reply,
-                                      (void *) "SELECT", 0, 2, argv,
-                                      argvlen);
+    (void) ngx_http_oie_redis_send_on(l, ngx_http_oie_redis_setup_reply, l,
+                                      0, 2, argv, argvlen);
 }
 
 
@@ -997,20 +995,19 @@ static void
 ngx_http_oie_redis_setup_reply(void *data, redisReply *reply,
     ngx_uint_t status)
 {
-    ngx_http_oie_redis_link_t  *l;
+    ngx_http_oie_redis_link_t  *l = data;
 
     if (reply == NULL || reply->type != REDIS_REPLY_ERROR) {
         return;
     }
 
+    /* AUTH or SELECT: every command would fail the same way */
     ngx_log_error(NGX_LOG_ERR, ngx_http_oie_redis_log, 0,
-                  "oie: redis %V: %s failed: %*s",
-                  &ngx_http_oie_redis_rc->name, (char *) data,
+                  "oie: redis %V (%s link): %*s",
+                  &ngx_http_oie_redis_rc->name, l->role,
                   (size_t) reply->len, reply->str);
 
-    /* every command would fail the same way: start over, with backoff */
-    l = &ngx_http_oie_redis_main;
-
+    /* start over, with backoff */
     if (l->ac) {
         redisAsyncFree(l->ac);
     }

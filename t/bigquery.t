@@ -1,0 +1,252 @@
+# The BigQuery sink against the stand-in over real HTTP: rows stored field by
+# field, tokens, every retryable error, dead letters, an outage with the spool
+# growing and draining, kill -9 while spooled, and quit during a stalled upload.
+use strict;
+use warnings;
+use FindBin;
+BEGIN { push @INC, "$FindBin::Bin/lib" }
+use Test::More;
+use JSON::PP ();
+use File::Temp qw(tempdir);
+use Time::HiRes qw(sleep time);
+use OIE::Env;
+use OIE::Nginx;
+use OIE::BQStub;
+use OIE::Events qw(event body);
+
+my $bq = OIE::BQStub->start;
+my %json = ('Content-Type' => 'application/json');
+my $spool_root = tempdir('oie-spool-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+my $n_spool = 0;
+
+sub bq_nginx {
+    my (%o) = @_;
+    my $spool = $o{spool} // ("$spool_root/" . $n_spool++);
+    my $key = $o{key} // $bq->key_file;
+    my $extra = $o{sink_extra} // '';
+    return OIE::Nginx->new(workers => $o{workers} // 1, http => <<"H");
+        oie_zone oie 4m;
+        oie_sink bigquery project=oie-test dataset=outbound_sales
+                 credentials=$key endpoint=@{[ $bq->url ]}/bigquery/v2
+                 timeout=2s $extra;
+        oie_spool $spool max_size=64m;
+        oie_batch rows=50 interval=20ms;
+H
+}
+
+sub send_events {
+    my ($ng, $tag, $n) = @_;
+    my $ok = 0;
+    for my $i (1 .. $n) {
+        my ($code) = $ng->request('POST', '/t', headers => \%json,
+                                  body => body(event(visitorId => "$tag-$i")));
+        $ok++ if $code == 204;
+    }
+    return $ok;
+}
+
+# every tagged event stored exactly once
+sub stored_once {
+    my ($tag, $n, $what) = @_;
+    my $rows = $bq->wait_rows('events', 0, 0);
+    my %seen;
+    $seen{$_->{json}{visitor_id}}++ for grep { $_->{json}{visitor_id} =~ /^\Q$tag\E-/ } @$rows;
+    my $rows_ok = $bq->wait_for(sub {
+        $rows = $bq->rows('events');
+        %seen = ();
+        $seen{$_->{json}{visitor_id}}++ for grep { $_->{json}{visitor_id} =~ /^\Q$tag\E-\d+$/ } @$rows;
+        keys(%seen) >= $n;
+    }, 20);
+    is(scalar keys %seen, $n, "$what: all $n events stored");
+    is(scalar(grep { $_ > 1 } values %seen), 0, "$what: none stored twice");
+}
+
+subtest 'happy path: rows stored field by field, insertId = event_id' => sub {
+    $bq->reset;
+    my $ng = bq_nginx()->start;
+    my ($code) = $ng->request('POST', '/t', headers => { %json, 'User-Agent' => 'UA/1' },
+        body => body(event(visitorId => 'hp-1', type => 'scroll', depth => 50, leadId => 'aB3dE9x'),
+                     event(visitorId => 'hp-2', type => 'custom', name => 'x', props => { a => 1 })));
+    is($code, 204, 'accepted');
+    my $rows = $bq->wait_rows('events', 2);
+    is(scalar @$rows, 2, 'two rows stored');
+    my ($r) = grep { $_->{json}{visitor_id} eq 'hp-1' } @$rows;
+    is($r->{insertId}, $r->{json}{event_id}, 'insertId is the event_id');
+    is($r->{json}{scroll_depth}, 50, 'scroll_depth');
+    is($r->{json}{lead_id}, 'aB3dE9x', 'lead_id');
+    is($r->{json}{user_agent}, 'UA/1', 'user_agent');
+    is($r->{json}{event_time}, '2024-11-24T00:00:00.000Z', 'event_time');
+    like($r->{json}{received_at}, qr/Z$/, 'received_at');
+    my $st = $ng->status;
+    is($st->{sink}{type}, 'bigquery', 'status: sink type');
+    is($st->{sink}{rows_accepted}, 2, 'status: rows accepted by BigQuery');
+    ok($st->{sink}{token_refreshes} >= 1, 'status: a token was fetched');
+    is($st->{sink}{last_error}, undef, 'status: no error');
+    $ng->quit;
+};
+
+subtest 'batches reuse one keep-alive connection' => sub {
+    $bq->reset;
+    my $ng = bq_nginx()->start;
+    for (1 .. 5) { send_events($ng, "ka$_", 3); sleep 0.15 }
+    stored_once('ka1', 3, 'keep-alive');
+    my $reqs = [ grep { $_->{kind} eq 'insertAll' } @{ $bq->requests } ];
+    my %conns = map { $_->{connection} => 1 } @$reqs;
+    ok(@$reqs >= 3, scalar(@$reqs) . ' insertAll requests');
+    ok(keys(%conns) < @$reqs, scalar(keys %conns) . ' connections for them');
+    $ng->quit;
+};
+
+subtest 'expired token: 401, refreshed, nothing lost' => sub {
+    $bq->reset;
+    my $ng = bq_nginx()->start;
+    send_events($ng, 'tok-a', 5);
+    stored_once('tok-a', 5, 'before expiry');
+    my $before = $ng->status->{sink}{token_refreshes};
+    $bq->expire_tokens;
+    send_events($ng, 'tok-b', 5);
+    stored_once('tok-b', 5, 'after expiry');
+    ok($ng->status->{sink}{token_refreshes} > $before, 'a new token was fetched');
+    $ng->quit;
+};
+
+for my $f ([status => 429, reason => 'rateLimitExceeded'],
+           [status => 500, reason => 'backendError'],
+           [status => 502], [status => 503, reason => 'backendError'], [status => 504],
+           [status => 403, reason => 'rateLimitExceeded'],
+           [action => 'drop'], [action => 'drop', phase => 'after'],
+           [action => 'stall'])
+{
+    my %f = @$f;
+    my $name = join ' ', map { "$_=$f{$_}" } sort keys %f;
+    subtest "retry after $name" => sub {
+        $bq->reset;
+        my $ng = bq_nginx()->start;
+        $bq->fault(%f, count => 2);
+        (my $tag = "r-$name") =~ s/\W/_/g;
+        is(send_events($ng, $tag, 10), 10, 'every request answered 204');
+        stored_once($tag, 10, $name);
+        my $st = $ng->status;
+        ok($st->{sink}{retries} >= 1, "retried ($st->{sink}{retries})");
+        like($st->{sink}{last_error}{message} // '', qr/insertAll/, 'last_error says what failed');
+        $ng->quit;
+    };
+}
+
+subtest 'invalid rows go to the dead-letter file, stopped rows are resent' => sub {
+    $bq->reset;
+    my $spool = "$spool_root/dead";
+    my $ng = bq_nginx(spool => $spool)->start;
+    $bq->reject(field => 'visitor_id', equals => 'dl-3');
+    my ($code) = $ng->request('POST', '/t', headers => \%json,
+                              body => body(map { event(visitorId => "dl-$_") } 1 .. 6));
+    is($code, 204, 'accepted');
+    my $rows = $bq->wait_rows('events', 5);
+    my @v = sort map { $_->{json}{visitor_id} } grep { $_->{json}{visitor_id} =~ /^dl-/ } @$rows;
+    is_deeply(\@v, [qw(dl-1 dl-2 dl-4 dl-5 dl-6)], 'the 5 valid rows stored once (after "stopped")');
+    my $file = "$spool/dead-letter/events.ndjson";
+    $bq->wait_for(sub { -s $file }, 5);
+    open my $fh, '<', $file or die "no dead-letter file: $!";
+    my @dead = map { JSON::PP::decode_json($_) } <$fh>;
+    is(scalar @dead, 1, 'one dead letter');
+    is($dead[0]{row}{visitor_id}, 'dl-3', 'the invalid row, whole');
+    is($dead[0]{table}, 'events', 'its table');
+    is($dead[0]{error}[0]{reason}, 'invalid', "BigQuery's reason kept");
+    is($ng->status->{sink}{rows_rejected}, 1, 'counted as rejected');
+    $ng->quit;
+};
+
+subtest 'BigQuery down: spool grows; back: spool drains in order, once' => sub {
+    $bq->reset;
+    # one upload at a time, so batches keep their order on the way to the
+    # spool (with more, uploads in flight when BigQuery fails may swap)
+    my $ng = bq_nginx(sink_extra => 'concurrency=1')->start;
+    $bq->fault(status => 503, reason => 'backendError', count => 1000);
+    is(send_events($ng, 'down', 200), 200, 'the site keeps answering 204');
+    my $st = $bq->wait_for(sub { my $s = $ng->status; $s->{spool}{rows_spooled} >= 200 ? $s : undef }, 20);
+    ok($st, 'rows went to the spool');
+    ok($st->{spool}{files} >= 1 && $st->{spool}{bytes} > 0,
+       "spool on disk: $st->{spool}{files} files, $st->{spool}{bytes} bytes");
+    is(scalar @{ $bq->rows('events') }, 0, 'nothing stored while down');
+    $bq->clear_faults;
+    stored_once('down', 200, 'after recovery');
+    my $rows = $bq->rows('events');
+    my @order = map { $_->{json}{visitor_id} =~ /^down-(\d+)$/ ? $1 : () } @$rows;
+    is_deeply(\@order, [sort { $a <=> $b } @order], 'replayed in the order they came');
+    $st = $bq->wait_for(sub { my $s = $ng->status; $s->{spool}{files} == 0 ? $s : undef }, 10);
+    ok($st && $st->{spool}{rows_replayed} >= 1, 'spool files deleted once replayed');
+    $ng->quit;
+};
+
+subtest 'kill -9 while spooled: restart replays' => sub {
+    $bq->reset;
+    my $spool = "$spool_root/kill";
+    my $ng = bq_nginx(spool => $spool, workers => 2)->start;
+    $bq->fault(status => 503, count => 100000);
+    send_events($ng, 'kill', 50);
+    $bq->wait_for(sub { $ng->status->{spool}{rows_spooled} >= 50 }, 20);
+    $ng->kill9;
+    $bq->clear_faults;
+    $ng->start;
+    stored_once('kill', 50, 'after kill -9 and restart');
+    $ng->quit;
+};
+
+subtest 'quit during a stalled upload: spooled, then replayed at start' => sub {
+    $bq->reset;
+    my $spool = "$spool_root/stall";
+    my $ng = bq_nginx(spool => $spool)->start;
+    $bq->fault(action => 'stall', count => 100);
+    send_events($ng, 'stall', 20);
+    sleep 0.3;
+    my $t0 = time;
+    $ng->quit(30);
+    my $took = time - $t0;
+    ok(!$ng->pid, sprintf('nginx exited in %.1fs despite the stall', $took));
+    ok($took < 15, 'bounded by the upload timeout');
+    $bq->clear_faults;
+    $bq->reset;
+    $ng->start;
+    stored_once('stall', 20, 'replayed after restart');
+    $ng->quit;
+};
+
+subtest 'credentials=metadata takes the token from the metadata server' => sub {
+    $bq->reset;
+    my $ng = OIE::Nginx->new(workers => 1, http => <<"H")->start;
+        oie_sink bigquery project=oie-test dataset=outbound_sales credentials=metadata
+                 endpoint=@{[ $bq->url ]}/bigquery/v2
+                 token_endpoint=@{[ $bq->url ]}/computeMetadata/v1/instance/service-accounts/default/token;
+        oie_spool $spool_root/meta;
+        oie_batch interval=20ms;
+H
+    send_events($ng, 'meta', 3);
+    stored_once('meta', 3, 'metadata token');
+    $ng->quit;
+};
+
+subtest 'bad credentials fail nginx -t with a clear message' => sub {
+    my $dir = tempdir(CLEANUP => 1);
+    my %cases = (
+        'missing.json'  => [undef, qr/cannot read credentials .*missing\.json/],
+        'bad.json'      => ['{not json', qr/cannot read credentials .*bad\.json/],
+        'user.json'     => ['{"type":"authorized_user"}', qr/is not a service-account key/],
+        'nofields.json' => ['{"type":"service_account"}', qr/lacks client_email, private_key or private_key_id/],
+        'nokey.json'    => ['{"type":"service_account","client_email":"a@b","private_key_id":"k","private_key":"nope"}',
+                            qr/not an RSA key in PEM form/],
+    );
+    for my $name (sort keys %cases) {
+        my ($text, $re) = @{ $cases{$name} };
+        if (defined $text) { open my $fh, '>', "$dir/$name" or die; print $fh $text; close $fh }
+        my $ng = bq_nginx(key => "$dir/$name");
+        my ($rc, $out) = $ng->_run('-t');
+        isnt($rc, 0, "$name: nginx -t fails");
+        like($out, $re, "$name: says why");
+    }
+    my $ng = OIE::Nginx->new(http => "oie_sink bigquery project=p dataset=d;");
+    my ($rc, $out) = $ng->_run('-t');
+    like($out, qr/needs project=, dataset= and credentials=/, 'missing parameters named');
+};
+
+$bq->stop;
+done_testing();
