@@ -116,7 +116,7 @@ my @messages = (
      'an undefined $TEST_NGINX_ variable'],
     [qr/--- response_body must be an array/,
      'scalar expectation for several requests'],
-    [qr/nginx failed to start \(exit code 1\): \[emerg\] unknown directive "bogus/,
+    [qr/nginx failed to start \(exit code 1\): \[emerg\] unknown directive/,
      'nginx failing to start'],
     [qr/nginx is not running any more \(it crashed or exited\)/,
      'nginx gone in the middle of a block'],

@@ -1262,7 +1262,29 @@ C<repeat_each() * N * blocks()> hold under both.
 Each block gets a freshly written server root and nginx is restarted
 (stopped with SIGQUIT and waited for, then started) between blocks.
 After the last block nginx is stopped gracefully so C<shutdown_error_log>
-can be checked.
+can be checked. nginx runs with C<-p SERVROOT/ -c conf/nginx.conf>,
+daemon on and master process off unless C<master_on()>.
+
+A failed check names the block (C<$0 TEST n: title>) and, when a block
+sends several requests or repeats, the request; its diagnostics show the
+request line, the response status line, what was expected (a unified diff
+for multi-line bodies) and, for log checks, the log lines searched. When
+nginx is gone in the middle of a block the failure says so and shows the
+end of error.log. C<error_log> checks see only the lines written since the
+previous check of the block (after each request, as the real scaffold
+does), never another block's.
+
+An nginx left behind by an interrupted earlier run in the same server root
+is stopped first; SIGINT, SIGTERM and SIGHUP stop nginx before exiting.
+
+=head2 Loading it
+
+    use FindBin;
+    BEGIN { push @INC, "$FindBin::Bin/lib", "$FindBin::Bin/../lib" }
+    use Test::Nginx::Socket 'no_plan';   # or plan tests => ...
+
+C<push> (not C<use lib>) lets an installed Test::Nginx win. The runner's
+own tests in F<t/runner> use C<use lib> on purpose: they test this one.
 
 =head2 Sections
 
@@ -1291,6 +1313,18 @@ or with TEST_NGINX_RANDOMIZE), TEST_NGINX_TIMEOUT (3), TEST_NGINX_NO_SHUFFLE,
 TEST_NGINX_LOG_LEVEL, TEST_NGINX_MASTER_PROCESS, TEST_NGINX_NO_CLEAN,
 TEST_NGINX_CHECK_ACCUM_ERR_LOG, TEST_NGINX_FORCE_RESTART_ON_TEST,
 TEST_NGINX_EVENT_TYPE, TEST_NGINX_WORKER_USER, TEST_NGINX_STOP_TIMEOUT (10).
+
+Exported: run_tests, plan, blocks, repeat_each, no_shuffle, workers,
+master_on, master_off, master_process_enabled, log_level, no_long_string,
+no_root_location, server_root, html_dir, server_port,
+server_port_for_client, server_addr, server_name, timeout,
+worker_connections, config_preamble, add_block_preprocessor,
+add_response_body_check, add_cleanup_handler, env_to_nginx, bail_out,
+is_str, check_accum_error_log, no_nginx_manager, C<$ServerPort>,
+C<$ServerPortForClient>, C<$ServerRoot>, C<$ServRoot>, C<$RepeatEach>, and
+Test::More's functions through Test::Base. The real one exports none of
+these variables; portable files use C<server_root()>, C<html_dir()>,
+C<server_port()> or C<$Test::Nginx::Util::ServerPort>.
 
 C<$TEST_NGINX_*> variables are expanded in config, http_config,
 main_config, post_main_config and user_files; TEST_NGINX_SERVER_PORT,
