@@ -96,7 +96,7 @@ const boot = () => {
         // error or a 5xx parks the batch in a bounded localStorage queue for
         // a later retry; a 4xx means the edge refused the data for good.
         const rq = retryQueue(() => get(KQ), (v) => set(KQ, v));
-        let retry = 0;
+        let retry = 0, gone = 0;
         const park = (b) => {
             rq.add(b);
             retry = retry || setTimeout(replay, 15e3);
@@ -107,8 +107,11 @@ const boot = () => {
             if (!N.onLine) return park(b);
             if (hide && N.sendBeacon && N.sendBeacon(endpoint, body)) return;
             // A string body goes as text/plain;charset=UTF-8: no preflight.
+            // A fetch the browser drops as the page unloads is not a
+            // failure: keepalive still delivers it, so it is not parked
+            // (which would send it twice).
             fetch(endpoint, { method: 'POST', body, keepalive: true })
-                .then((r) => (r.status > 499 ? park(b) : r.ok && replay()), () => park(b));
+                .then((r) => (r.status > 499 ? park(b) : r.ok && replay()), () => gone || park(b));
         };
         const q = batcher(safe(post));
         const replay = safe(() => {
@@ -155,7 +158,9 @@ const boot = () => {
         let eng = 0, since = 0, input = now();
         const upd = safe((end) => {
             const t = now();
-            if (since) eng += Math.min(t - since, 1e4);    // a frozen tab or a clock jump counts little
+            // A stretch ends now, a minute after the last input, or after
+            // 10 s (a frozen tab or a clock jump must not count as engaged).
+            if (since) eng += Math.min(t, input + 6e4, since + 1e4) - since;
             since = !end && D.visibilityState == 'visible' && D.hasFocus() && t - input < 6e4 ? t : 0;
         });
         const report = (min, end) => {
@@ -208,11 +213,15 @@ const boot = () => {
         on(W, 'popstate', route);
         on(W, 'pageshow', safe((e) => {
             if (e.persisted) {                      // back from the bfcache
+                gone = 0;
                 view(D.referrer);
                 active();
             }
         }));
-        on(W, 'pagehide', leave);
+        on(W, 'pagehide', () => {
+            gone = 1;
+            leave();
+        });
         on(D, 'visibilitychange', () => (D.hidden ? leave() : upd()));
         on(W, 'focus', () => upd());
         on(W, 'blur', () => upd(1));

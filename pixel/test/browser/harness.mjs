@@ -5,7 +5,7 @@
 // The module must be built (build/ngx_http_oie_module.so): without it these
 // tests fail, unless OIE_SKIP_BROWSER=1 says to skip them.
 
-import { spawn } from 'node:child_process';
+import { spawn, execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, mkdirSync, readdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -52,14 +52,23 @@ const canConnect = (port) => new Promise((ok) => {
 });
 
 // Starts nginx in the foreground as a child; resolves once it listens.
-export const startNginx = async () => {
+// With { tls: true } the same site is also served over https (a
+// self-signed certificate made for the run) on tlsPort.
+export const startNginx = async ({ tls = false } = {}) => {
     requireParts();
     const dir = mkdtempSync(join(tmpdir(), 'oie-pixel-'));
     chmodSync(dir, 0o755);          // workers run as nobody when we are root
     const port = await freePort();
+    const tlsPort = tls ? await freePort() : 0;
     const sink = join(dir, 'sink');
     mkdirSync(join(dir, 'logs'));
     mkdirSync(sink);
+    if (tls) {
+        execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2',
+                                 '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
+                                 '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')],
+                     { stdio: 'ignore' });
+    }
     const conf = `
 load_module ${NDK};
 load_module ${MODULE};
@@ -83,6 +92,9 @@ http {
 
     server {
         listen 127.0.0.1:${port};
+        ${tls ? `listen 127.0.0.1:${tlsPort} ssl;
+        ssl_certificate ${dir}/cert.pem;
+        ssl_certificate_key ${dir}/key.pem;` : ''}
         server_name localhost;
 
         location = /t {
@@ -93,11 +105,20 @@ http {
             oie_track;
         }
 
+        # an edge that refuses everything: a 4xx is never retried
+        location = /t400 {
+            default_type application/json;
+            return 400 '{"error":"bad event"}';
+        }
+
         # A stand-in for the module's /p (oie_personalize) with its answers.
         location = /p {
             default_type application/json;
             if ($arg_i = "NoSuch1") {
                 return 404 '{"error":"unknown id"}';
+            }
+            if ($arg_i = "Html123") {
+                return 200 '{"firstName":"<img src=x onerror=window.__xss=1>","company":"A&B <Co>"}';
             }
             return 200 '${JSON.stringify(LEAD)}';
         }
@@ -134,7 +155,7 @@ http {
     }
     const base = `http://127.0.0.1:${port}`;
     return {
-        dir, port, base, sink,
+        dir, port, base, sink, tlsBase: tls ? `https://127.0.0.1:${tlsPort}` : undefined,
         fail: (on) => (on ? writeFileSync(join(dir, 'fail'), '') : rmSync(join(dir, 'fail'), { force: true })),
         events: () => readRows(join(sink, 'events')),
         // Polls the sink (files complete every 300 ms) until `pred` holds
@@ -147,6 +168,11 @@ http {
                 await sleep(100);
             }
             return rows;
+        },
+        // Rows whose visitor is `vid`, once `pred` holds for them.
+        async rowsOf(vid, pred = (r) => r.length > 0) {
+            const mine = (all) => all.filter((r) => r.visitor_id == vid);
+            return mine(await this.waitFor((all) => pred(mine(all))));
         },
         log: () => readLog(dir),
         // Graceful stop: the module drains everything to files on quit.
@@ -225,3 +251,14 @@ export const hide = async (page) => {
     await cdp.send('Page.setWebLifecycleState', { state: 'active' });
     return cdp;
 };
+
+// What the pixel stored in this page's origin.
+export const stored = (page) => page.evaluate(() => ({
+    cookie: (/(?:^|; )_oie_id=([^;]*)/.exec(document.cookie) || [])[1],
+    id: JSON.parse(localStorage._oie_id || 'null'),
+    session: JSON.parse(localStorage._oie_s || 'null'),
+    queue: JSON.parse(localStorage._oie_q || 'null'),
+    consent: localStorage._oie_c,
+}));
+
+export const flush = (page) => page.evaluate(() => window.oie.flush());
