@@ -219,4 +219,7 @@ sub nginx_using {
     like $f->{err}, qr/^# port: $port$/m, '... on that port';
 }
 
+# whatever went wrong above, leave no nginx of ours behind
+kill 'KILL', $_ for nginx_using($tmp);
+
 done_testing();
