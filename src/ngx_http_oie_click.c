@@ -9,7 +9,7 @@
 #include "oie_json.h"
 
 
-#define OIE_CLICK_ROW_MAX       8192
+#define OIE_CLICK_ROW_MAX       OIE_MAX_ROW
 #define OIE_CLICK_RAW_ID_MAX    64
 #define OIE_CLICK_UA_MAX        1024
 #define OIE_CLICK_URL_MAX       2048
@@ -170,7 +170,6 @@ ngx_http_oie_click_str(ngx_http_oie_click_w_t *w, const char *key,
     ngx_str_t *s, size_t max)
 {
     u_char  *p, *end;
-    size_t   n;
 
     if (s->len == 0) {
         return;
@@ -192,29 +191,45 @@ ngx_http_oie_click_str(ngx_http_oie_click_w_t *w, const char *key,
     }
 
     *w->p++ = '"';
+    w->p = ngx_http_oie_json_text(w->p, p, end - p);
+    *w->p++ = '"';
+}
 
-    while (p < end) {
 
-        if (*p < 0x80) {
-            w->p = oie_json_escape(w->p, p, 1);
-            p++;
+/*
+ * JSON string text (no quotes) of len bytes of src: escapes as
+ * oie_json_escape() does, and U+FFFD for every byte that does not belong to
+ * well-formed UTF-8.  dst has room for 6 * len bytes.
+ */
+u_char *
+ngx_http_oie_json_text(u_char *dst, u_char *src, size_t len)
+{
+    u_char  *end;
+    size_t   n;
+
+    end = src + len;
+
+    while (src < end) {
+
+        if (*src < 0x80) {
+            dst = oie_json_escape(dst, src, 1);
+            src++;
             continue;
         }
 
-        n = ngx_http_oie_click_utf8(p, end - p);
+        n = ngx_http_oie_click_utf8(src, end - src);
 
         if (n == 0) {
-            /* not UTF-8, or cut at max: the replacement character */
-            w->p = ngx_cpymem(w->p, "\xef\xbf\xbd", 3);
-            p++;
+            dst = ngx_cpymem(dst, "\xef\xbf\xbd", 3);
+            src++;
             continue;
         }
 
-        w->p = ngx_cpymem(w->p, p, n);
-        p += n;
+        dst = ngx_cpymem(dst, src, n);
+        src += n;
     }
 
-    *w->p++ = '"';
+    return dst;
 }
 
 

@@ -115,6 +115,7 @@ typedef struct {
 void ngx_http_oie_click_init(ngx_http_request_t *r, ngx_http_oie_click_t *ck,
     const char *type);
 ngx_int_t ngx_http_oie_click_push(ngx_log_t *log, ngx_http_oie_click_t *ck);
+u_char *ngx_http_oie_json_text(u_char *dst, u_char *src, size_t len);
 
 
 /* the last path segment of the URI, an extension cut ("/o/<id>.gif") */

@@ -49,6 +49,7 @@ struct ngx_http_oie_redis_cmd_s {
 
 
 static void ngx_http_oie_redis_connect(ngx_http_oie_redis_link_t *l);
+static ngx_uint_t ngx_http_oie_redis_level(ngx_http_oie_redis_link_t *l);
 static void ngx_http_oie_redis_schedule(ngx_http_oie_redis_link_t *l);
 static void ngx_http_oie_redis_retry_handler(ngx_event_t *ev);
 static void ngx_http_oie_redis_connect_timeout(ngx_event_t *ev);
@@ -370,7 +371,7 @@ ngx_http_oie_redis_connect(ngx_http_oie_redis_link_t *l)
     }
 
     if (ac->err) {
-        ngx_log_error(l->failures++ ? NGX_LOG_INFO : NGX_LOG_ERR,
+        ngx_log_error(ngx_http_oie_redis_level(l),
                       ngx_http_oie_redis_log, 0,
                       "oie: redis %V (%s link): cannot connect: %s",
                       &rc->name, l->role, ac->errstr);
@@ -432,6 +433,14 @@ ngx_http_oie_redis_connect(ngx_http_oie_redis_link_t *l)
 }
 
 
+/* the first failure of an outage is an error, the retries are info */
+static ngx_uint_t
+ngx_http_oie_redis_level(ngx_http_oie_redis_link_t *l)
+{
+    return l->failures++ ? NGX_LOG_INFO : NGX_LOG_ERR;
+}
+
+
 static void
 ngx_http_oie_redis_schedule(ngx_http_oie_redis_link_t *l)
 {
@@ -486,7 +495,7 @@ ngx_http_oie_redis_connect_timeout(ngx_event_t *ev)
         return;
     }
 
-    ngx_log_error(l->failures++ ? NGX_LOG_INFO : NGX_LOG_ERR,
+    ngx_log_error(ngx_http_oie_redis_level(l),
                   ngx_http_oie_redis_log, 0,
                   "oie: redis %V (%s link): connect timed out",
                   &ngx_http_oie_redis_rc->name, l->role);
@@ -742,7 +751,7 @@ ngx_http_oie_redis_on_connect(const redisAsyncContext *ac, int status)
 
     if (status != REDIS_OK) {
         /* hiredis frees the context next; the cleanup schedules a retry */
-        ngx_log_error(l->failures++ ? NGX_LOG_INFO : NGX_LOG_ERR,
+        ngx_log_error(ngx_http_oie_redis_level(l),
                       ngx_http_oie_redis_log, 0,
                       "oie: redis %V (%s link): cannot connect: %s",
                       &ngx_http_oie_redis_rc->name, l->role, ac->errstr);
@@ -753,7 +762,7 @@ ngx_http_oie_redis_on_connect(const redisAsyncContext *ac, int status)
         ngx_del_timer(&l->connect_timer);
     }
 
-    ngx_log_error(l->failures ? NGX_LOG_NOTICE : NGX_LOG_INFO,
+    ngx_log_error((l->failures > 0 ? NGX_LOG_NOTICE : NGX_LOG_INFO),
                   ngx_http_oie_redis_log, 0,
                   "oie: redis %V (%s link): connected",
                   &ngx_http_oie_redis_rc->name, l->role);

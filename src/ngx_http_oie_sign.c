@@ -14,6 +14,14 @@
 
 #include "ngx_http_oie_identity.h"
 
+/* ndk is a separate module (ndk_http_module.so, loaded first), not built
+ * into this nginx: its headers need to be told it is there */
+#ifndef NDK
+#define NDK  1
+#endif
+#ifndef NDK_SET_VAR
+#define NDK_SET_VAR  1
+#endif
 #include <ndk.h>
 
 
