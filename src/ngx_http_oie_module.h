@@ -190,7 +190,7 @@ extern ngx_http_oie_event_observer_pt  ngx_http_oie_event_observer;
 
 /* events: validating wire events and writing their rows */
 ngx_int_t ngx_http_oie_events_rows(ngx_http_request_t *r, u_char *body,
-    size_t len, ngx_array_t *events, ngx_str_t *err);
+    size_t len, ngx_array_t *events, ngx_str_t *err, ngx_uint_t *reason);
 void ngx_http_oie_event_id(u_char *dst);
 #define OIE_EVENT_ID_LEN  32
 u_char *ngx_http_oie_iso_time(u_char *p, int64_t ms);

@@ -220,7 +220,7 @@ ngx_http_oie_track_events(ngx_http_request_t *r, u_char *body, size_t len,
 {
     ngx_int_t              rc;
     ngx_str_t              err;
-    ngx_uint_t             i;
+    ngx_uint_t             i, reason;
     ngx_array_t            rows;
     ngx_http_oie_event_t  *ev;
 
@@ -230,19 +230,15 @@ ngx_http_oie_track_events(ngx_http_request_t *r, u_char *body, size_t len,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = ngx_http_oie_events_rows(r, body, len, &rows, &err);
+    rc = ngx_http_oie_events_rows(r, body, len, &rows, &err, &reason);
 
     if (rc == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (rc == NGX_DECLINED) {
-        return ngx_http_oie_reject(r, ngx_strncmp(err.data, "event ", 6) == 0
-                                      ? OIE_REJECT_EVENT
-                                      : (ngx_strncmp(err.data, "malformed", 9)
-                                         == 0 ? OIE_REJECT_JSON
-                                              : OIE_REJECT_BATCH),
-                                   NGX_HTTP_BAD_REQUEST, NULL, &err);
+        return ngx_http_oie_reject(r, reason, NGX_HTTP_BAD_REQUEST, NULL,
+                                   &err);
     }
 
     ev = rows.elts;
