@@ -1,0 +1,276 @@
+/*
+ * Unit tests for the wire-format reader and row writer (oie_event.c):
+ * valid batches to exact rows, and every kind of bad input to its message.
+ */
+
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "oie_event.h"
+#include "tap.h"
+
+
+static oie_wire_batch_t  b;
+
+
+static int
+parse(const char *body)
+{
+    return oie_event_parse((const unsigned char *) body, strlen(body), &b);
+}
+
+
+static const char *
+row(size_t i)
+{
+    static unsigned char  buf[65536];
+    oie_row_ctx_t         ctx;
+    size_t                n;
+
+    ctx.event_id = (const unsigned char *) "0123456789abcdef0123456789abcdef";
+    ctx.event_id_len = 32;
+    ctx.received_ms = 1732406400500LL;
+    ctx.sent_at = b.sent_at;
+    ctx.ip = (const unsigned char *) "10.0.0.1";
+    ctx.ip_len = 8;
+    ctx.user_agent = (const unsigned char *) "UA \"x\"\x01\xff";
+    ctx.user_agent_len = 8;
+
+    n = oie_event_row(&b.ev[i], &ctx, buf, sizeof(buf) - 1);
+    buf[n] = '\0';
+    return (const char *) buf;
+}
+
+
+#define EV(extra)                                                            \
+    "{\"type\":\"pageview\",\"timestamp\":1732406400000,\"sessionId\":\"s\"," \
+    "\"visitorId\":\"v\",\"url\":\"https://e.com/\"" extra "}"
+
+#define BATCH(evs)  "{\"events\":[" evs "],\"meta\":{\"sentAt\":1732406400100}}"
+
+
+static void
+test_rows(void)
+{
+    const char  *r;
+    json_t      *j;
+
+    ok(parse(BATCH(EV(""))) == OIE_EVENT_OK, "a pageview parses");
+    ok(b.n == 1 && b.sent_at == 1732406400100LL, "one event, sentAt read");
+    r = row(0);
+    ok(strcmp(r, "{\"event_id\":\"0123456789abcdef0123456789abcdef\","
+                 "\"event_type\":\"pageview\","
+                 "\"event_time\":\"2024-11-24T00:00:00.000Z\","
+                 "\"received_at\":\"2024-11-24T00:00:00.500Z\","
+                 "\"sent_at\":\"2024-11-24T00:00:00.100Z\","
+                 "\"session_id\":\"s\",\"visitor_id\":\"v\","
+                 "\"url\":\"https://e.com/\",\"ip\":\"10.0.0.1\","
+                 "\"user_agent\":\"UA \\\"x\\\"\\u0001\\ufffd\"}") == 0,
+       "the row, byte for byte (UA escaped, bad UTF-8 replaced)");
+
+    ok(parse(BATCH(EV(",\"title\":\"caf\\u00e9 \\\"q\\\" \\ud83d\\ude00\","
+                      "\"webdriver\":true"))) == OIE_EVENT_OK,
+       "escapes and a surrogate pair parse");
+    j = json_loads(row(0), 0, NULL);
+    ok(j && strcmp(json_string_value(json_object_get(j, "title")),
+                   "caf\xc3\xa9 \"q\" \xf0\x9f\x98\x80") == 0,
+       "escaped strings stay valid JSON and mean the same");
+    ok(j && json_is_true(json_object_get(j, "webdriver")), "booleans");
+    json_decref(j);
+
+    ok(parse(BATCH("{\"type\":\"custom\",\"timestamp\":1.5e12,"
+                   "\"sessionId\":\"s\",\"visitorId\":\"v\",\"url\":\"u\","
+                   "\"name\":\"n\",\"props\":{ \"a\" : \"x \\\"y\\\"\", "
+                   "\"b\": 2 , \"c\":null}}")) == OIE_EVENT_OK,
+       "custom with props and an exponent timestamp");
+    j = json_loads(row(0), 0, NULL);
+    ok(j && strcmp(json_string_value(json_object_get(j, "properties")),
+                   "{\"a\":\"x \\\"y\\\"\",\"b\":2,\"c\":null}") == 0,
+       "props kept as compact JSON text");
+    ok(j && strcmp(json_string_value(json_object_get(j, "event_time")),
+                   "2017-07-14T02:40:00.000Z") == 0, "1.5e12 ms");
+    json_decref(j);
+
+    ok(parse(BATCH("{\"type\":\"form_submit\",\"timestamp\":1,"
+                   "\"sessionId\":\"s\",\"visitorId\":\"v\",\"url\":\"u\","
+                   "\"fields\":[ \"email\" , \"co\\\"mp\" ]}")) == OIE_EVENT_OK,
+       "form_submit with fields");
+    j = json_loads(row(0), 0, NULL);
+    ok(j && json_array_size(json_object_get(j, "form_fields")) == 2
+       && strcmp(json_string_value(json_array_get(json_object_get(j,
+                 "form_fields"), 1)), "co\"mp") == 0,
+       "form_fields is a JSON array of the names");
+    json_decref(j);
+
+    ok(parse(BATCH(EV(",\"depth\":50,\"unknown\":{\"deep\":[1,2,{}]}"))
+             ) == OIE_EVENT_OK,
+       "unknown fields and fields of other types are read past");
+    ok(strstr(row(0), "scroll_depth") == NULL && strstr(row(0), "unknown")
+       == NULL, "and not written");
+
+    ok(parse("{\"meta\":{\"x\":[1],\"sentAt\":5},\"other\":1,\"events\":["
+             EV("") "]}") == OIE_EVENT_OK, "members in any order");
+    ok(b.sent_at == 5, "sentAt after another meta member");
+}
+
+
+static void
+test_errors(void)
+{
+    static const struct {
+        const char  *body;
+        int          kind;
+        const char  *message;
+    } cases[] = {
+        { "", OIE_EVENT_BAD_JSON, "malformed JSON at line 1 column 1: empty "
+          "body" },
+        { "{\"events\":[", OIE_EVENT_BAD_JSON, "malformed JSON at line 1 "
+          "column 12: unexpected end of input" },
+        { "{\n\"events\" 1}", OIE_EVENT_BAD_JSON, "malformed JSON at line 2 "
+          "column 10: expected ':'" },
+        { "[1]", OIE_EVENT_BAD_BATCH, "the body must be a JSON object" },
+        { "[1] x", OIE_EVENT_BAD_JSON, "malformed JSON at line 1 column 5: "
+          "trailing characters" },
+        { "{} {}", OIE_EVENT_BAD_JSON, "malformed JSON at line 1 column 4: "
+          "trailing characters" },
+        { "{}", OIE_EVENT_BAD_BATCH, "\"events\" must be an array" },
+        { "{\"events\":{}}", OIE_EVENT_BAD_BATCH, "\"events\" must be an "
+          "array" },
+        { "{\"events\":[]}", OIE_EVENT_BAD_BATCH, "\"events\" must hold 1 to "
+          "100 events" },
+        { "{\"events\":[1]}", OIE_EVENT_BAD_EVENT, "event 0: is not an "
+          "object" },
+        { "{\"events\":[],\"events\":[]}", OIE_EVENT_BAD_JSON, "malformed "
+          "JSON at line 1 column 23: duplicate object key" },
+        { BATCH(EV(",\"type\":\"click\"")), OIE_EVENT_BAD_JSON, NULL },
+        { "{\"events\":[" EV("") "],\"meta\":[]}", OIE_EVENT_BAD_BATCH,
+          "\"meta\" must be an object" },
+        { "{\"events\":[" EV("") "],\"meta\":{\"sentAt\":\"x\"}}",
+          OIE_EVENT_BAD_BATCH, "\"meta.sentAt\" must be a time in "
+          "milliseconds" },
+        { BATCH("{\"type\":7}"), OIE_EVENT_BAD_EVENT, "event 0: \"type\" "
+          "must be a string" },
+        { BATCH("{\"type\":\"x\\u0022y\"}"), OIE_EVENT_BAD_EVENT,
+          "event 0: unknown type \"x?y\"" },
+        { BATCH("{\"type\":\"pageview\",\"timestamp\":-1,\"sessionId\":\"s\","
+                "\"visitorId\":\"v\",\"url\":\"u\"}"), OIE_EVENT_BAD_EVENT,
+          "event 0: \"timestamp\" must be a time in milliseconds" },
+        { BATCH("{\"type\":\"pageview\",\"timestamp\":1,\"sessionId\":\"\","
+                "\"visitorId\":\"v\",\"url\":\"u\"}"), OIE_EVENT_BAD_EVENT,
+          "event 0: \"sessionId\" must be a string of 1 to 128 bytes" },
+        { BATCH(EV(",\"leadId\":5")), OIE_EVENT_BAD_EVENT,
+          "event 0: \"leadId\" must be a string of at most 128 bytes" },
+        { BATCH(EV(",\"webdriver\":1")), OIE_EVENT_BAD_EVENT,
+          "event 0: \"webdriver\" must be true or false" },
+        { BATCH("{\"type\":\"scroll\",\"timestamp\":1,\"sessionId\":\"s\","
+                "\"visitorId\":\"v\",\"url\":\"u\",\"depth\":30}"),
+          OIE_EVENT_BAD_EVENT, "event 0: \"depth\" must be 25, 50, 75 or "
+          "100" },
+        { BATCH("{\"type\":\"video\",\"timestamp\":1,\"sessionId\":\"s\","
+                "\"visitorId\":\"v\",\"url\":\"u\",\"action\":\"stop\"}"),
+          OIE_EVENT_BAD_EVENT, "event 0: \"action\" must be play, progress "
+          "or complete" },
+        { BATCH("{\"type\":\"engagement\",\"timestamp\":1,\"sessionId\":\"s\","
+                "\"visitorId\":\"v\",\"url\":\"u\",\"engagedMs\":null}"),
+          OIE_EVENT_BAD_EVENT, "event 0: needs \"engagedMs\"" },
+        { BATCH("{\"type\":\"custom\",\"timestamp\":1,\"sessionId\":\"s\","
+                "\"visitorId\":\"v\",\"url\":\"u\",\"name\":\"n\","
+                "\"props\":{\"a\":[1]}}"), OIE_EVENT_BAD_EVENT,
+          "event 0: \"props\" must be a flat object of at most 50 keys" },
+        { BATCH("{\"type\":\"form_submit\",\"timestamp\":1,\"sessionId\":\"s\","
+                "\"visitorId\":\"v\",\"url\":\"u\",\"fields\":[\"a\",1]}"),
+          OIE_EVENT_BAD_EVENT, "event 0: \"fields\" must be an array of at "
+          "most 100 strings of at most 128 bytes" },
+        { BATCH(EV(",\"title\":\"a\\u0000b\"")), OIE_EVENT_BAD_JSON, NULL },
+        { BATCH(EV(",\"title\":\"\xc0\xaf\"")), OIE_EVENT_BAD_JSON, NULL },
+        { BATCH(EV(",\"title\":\"\xed\xa0\x80\"")), OIE_EVENT_BAD_JSON, NULL },
+        { BATCH(EV(",\"title\":\"\\ud800\"")), OIE_EVENT_BAD_JSON, NULL },
+        { BATCH(EV(",\"title\":\"\\udc00\"")), OIE_EVENT_BAD_JSON, NULL },
+        { BATCH(EV(",\"title\":\"\\x\"")), OIE_EVENT_BAD_JSON, NULL },
+        { BATCH(EV(",\"title\":\"a\tb\"")), OIE_EVENT_BAD_JSON, NULL },
+        { BATCH(EV(",\"n\":01")), OIE_EVENT_BAD_JSON, NULL },
+        { BATCH(EV(",\"n\":1.")), OIE_EVENT_BAD_JSON, NULL },
+        { BATCH(EV(",\"n\":tru")), OIE_EVENT_BAD_JSON, NULL },
+        { BATCH(EV(",\"n\":[1,]")), OIE_EVENT_BAD_JSON, NULL },
+        { BATCH(EV(",")), OIE_EVENT_BAD_JSON, NULL },
+    };
+
+    char     name[160];
+    size_t   i;
+    int      rc;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        rc = parse(cases[i].body);
+        snprintf(name, sizeof(name), "bad input %zu: %s", i,
+                 cases[i].message ? cases[i].message : "malformed JSON");
+        ok(rc == cases[i].kind
+           && (cases[i].message == NULL
+               ? strncmp(b.message, "malformed JSON", 14) == 0
+               : strcmp(b.message, cases[i].message) == 0), name);
+        if (rc != cases[i].kind || (cases[i].message
+                                    && strcmp(b.message, cases[i].message)))
+        {
+            printf("#   got %d \"%s\"\n", rc, b.message);
+        }
+    }
+}
+
+
+static void
+test_limits(void)
+{
+    static char  big[200000];
+    char        *p;
+    int          i;
+
+    p = big;
+    p += sprintf(p, "{\"events\":[");
+    for (i = 0; i < 101; i++) {
+        p += sprintf(p, "%s" EV(""), i ? "," : "");
+    }
+    sprintf(p, "]}");
+    ok(parse(big) == OIE_EVENT_BAD_BATCH
+       && strcmp(b.message, "\"events\" must hold 1 to 100 events") == 0,
+       "101 events refused");
+
+#define HEAD  "{\"events\":[{\"type\":\"pageview\",\"timestamp\":1," \
+              "\"sessionId\":\"s\",\"visitorId\":\"v\",\"url\":\"u\","
+
+    p = big;
+    p += sprintf(p, HEAD "\"x\":");
+    for (i = 0; i < 5000; i++) {
+        *p++ = '[';
+    }
+    for (i = 0; i < 5000; i++) {
+        *p++ = ']';
+    }
+    sprintf(p, "}]}");
+    ok(parse(big) == OIE_EVENT_BAD_JSON && strstr(b.message, "nesting too "
+       "deep"), "deep nesting refused without recursion trouble");
+
+    p = big;
+    p += sprintf(p, HEAD "\"title\":\"");
+    for (i = 0; i < 513; i++) {
+        *p++ = 'x';
+    }
+    sprintf(p, "\"}]}");
+    ok(parse(big) == OIE_EVENT_BAD_EVENT
+       && strstr(b.message, "\"title\" must be a string of at most 512"),
+       "a 513-byte title refused");
+
+    ok(parse(BATCH(EV(",\"title\":\"\\u00e9\\u00e9\""))) == OIE_EVENT_OK
+       && b.ev[0].f[OIE_F_TITLE].dlen == 4, "lengths count decoded bytes");
+}
+
+
+int
+main(void)
+{
+    plan(15 + 37 + 4);
+    test_rows();
+    test_errors();
+    test_limits();
+    return done_testing();
+}
