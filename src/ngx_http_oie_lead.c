@@ -19,8 +19,11 @@
 #define OIE_LEAD_ENTRY_MAX      4096
 
 
-typedef struct {
-    ngx_rbtree_node_t           node;
+typedef struct ngx_http_oie_lead_entry_s  ngx_http_oie_lead_entry_t;
+
+struct ngx_http_oie_lead_entry_s {
+    ngx_http_oie_lead_entry_t  *next;         /* in its bucket */
+    uint32_t                    hash;
     ngx_queue_t                 lru;
     u_char                      id[OIE_ID_MAX_LEN];
     size_t                      id_len;
@@ -28,7 +31,7 @@ typedef struct {
     ngx_uint_t                  n;
     ngx_str_t                  *kv;
     /* kv[2n], then the bytes */
-} ngx_http_oie_lead_entry_t;
+};
 
 
 typedef struct {
@@ -55,13 +58,11 @@ static void ngx_http_oie_lead_delete(ngx_http_oie_lead_entry_t *e);
 static void ngx_http_oie_lead_flush(void);
 static void ngx_http_oie_lead_invalidate(u_char *key, size_t len);
 static void ngx_http_oie_lead_tracking(ngx_uint_t on);
-static void ngx_http_oie_lead_rbtree_insert(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
 
 
 static ngx_http_oie_identity_main_conf_t  *ngx_http_oie_lead_imcf;
-static ngx_rbtree_t                        ngx_http_oie_lead_tree;
-static ngx_rbtree_node_t                   ngx_http_oie_lead_sentinel;
+static ngx_http_oie_lead_entry_t         **ngx_http_oie_lead_buckets;
+static ngx_uint_t                          ngx_http_oie_lead_mask;
 static ngx_queue_t                         ngx_http_oie_lead_lru;
 static ngx_uint_t                          ngx_http_oie_lead_count;
 static ngx_uint_t                          ngx_http_oie_lead_on;
@@ -72,15 +73,26 @@ ngx_int_t
 ngx_http_oie_lead_init(ngx_cycle_t *cycle,
     ngx_http_oie_identity_main_conf_t *imcf)
 {
+    ngx_uint_t  n;
+
     ngx_http_oie_lead_imcf = imcf;
 
-    ngx_rbtree_init(&ngx_http_oie_lead_tree, &ngx_http_oie_lead_sentinel,
-                    ngx_http_oie_lead_rbtree_insert);
     ngx_queue_init(&ngx_http_oie_lead_lru);
     ngx_http_oie_lead_count = 0;
     ngx_http_oie_lead_on = 0;
 
     if (imcf->redis.cache) {
+        /* a power of two of buckets, at least one per entry */
+        for (n = 64; n < imcf->redis.cache; n <<= 1) { /* void */ }
+
+        ngx_http_oie_lead_buckets = ngx_calloc(n * sizeof(void *),
+                                               cycle->log);
+        if (ngx_http_oie_lead_buckets == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_http_oie_lead_mask = n - 1;
+
         ngx_http_oie_redis_invalidate = ngx_http_oie_lead_invalidate;
         ngx_http_oie_redis_tracking = ngx_http_oie_lead_tracking;
     }
@@ -93,7 +105,12 @@ void
 ngx_http_oie_lead_exit(ngx_cycle_t *cycle)
 {
     ngx_http_oie_lead_on = 0;
-    ngx_http_oie_lead_flush();
+
+    if (ngx_http_oie_lead_buckets) {
+        ngx_http_oie_lead_flush();
+        ngx_free(ngx_http_oie_lead_buckets);
+        ngx_http_oie_lead_buckets = NULL;
+    }
 }
 
 
@@ -410,34 +427,17 @@ ngx_http_oie_lead_kept(const char *name, size_t len)
 static ngx_http_oie_lead_entry_t *
 ngx_http_oie_lead_find(u_char *id, size_t len, uint32_t hash)
 {
-    ngx_int_t                   rc;
-    ngx_rbtree_node_t          *node, *sentinel;
     ngx_http_oie_lead_entry_t  *e;
 
-    node = ngx_http_oie_lead_tree.root;
-    sentinel = ngx_http_oie_lead_tree.sentinel;
-
-    while (node != sentinel) {
-
-        if (hash < node->key) {
-            node = node->left;
-            continue;
-        }
-
-        if (hash > node->key) {
-            node = node->right;
-            continue;
-        }
-
-        e = (ngx_http_oie_lead_entry_t *) node;
-
-        rc = ngx_memn2cmp(id, e->id, len, e->id_len);
-
-        if (rc == 0) {
+    for (e = ngx_http_oie_lead_buckets[hash & ngx_http_oie_lead_mask];
+         e;
+         e = e->next)
+    {
+        if (e->hash == hash && e->id_len == len
+            && ngx_memcmp(e->id, id, len) == 0)
+        {
             return e;
         }
-
-        node = (rc < 0) ? node->left : node->right;
     }
 
     return NULL;
@@ -483,7 +483,7 @@ ngx_http_oie_lead_insert(u_char *id, size_t len, ngx_http_oie_lead_t *lead,
         return;
     }
 
-    e->node.key = hash;
+    e->hash = hash;
     ngx_memcpy(e->id, id, len);
     e->id_len = len;
     e->found = found;
@@ -498,7 +498,8 @@ ngx_http_oie_lead_insert(u_char *id, size_t len, ngx_http_oie_lead_t *lead,
         p = ngx_cpymem(p, lead->kv[i].data, lead->kv[i].len);
     }
 
-    ngx_rbtree_insert(&ngx_http_oie_lead_tree, &e->node);
+    e->next = ngx_http_oie_lead_buckets[hash & ngx_http_oie_lead_mask];
+    ngx_http_oie_lead_buckets[hash & ngx_http_oie_lead_mask] = e;
     ngx_queue_insert_head(&ngx_http_oie_lead_lru, &e->lru);
     ngx_http_oie_lead_count++;
 }
@@ -507,7 +508,16 @@ ngx_http_oie_lead_insert(u_char *id, size_t len, ngx_http_oie_lead_t *lead,
 static void
 ngx_http_oie_lead_delete(ngx_http_oie_lead_entry_t *e)
 {
-    ngx_rbtree_delete(&ngx_http_oie_lead_tree, &e->node);
+    ngx_http_oie_lead_entry_t  **p;
+
+    for (p = &ngx_http_oie_lead_buckets[e->hash & ngx_http_oie_lead_mask];
+         *p != e;
+         p = &(*p)->next)
+    {
+        /* void */
+    }
+
+    *p = e->next;
     ngx_queue_remove(&e->lru);
     ngx_http_oie_lead_count--;
     ngx_free(e);
@@ -564,42 +574,4 @@ ngx_http_oie_lead_tracking(ngx_uint_t on)
     ngx_http_oie_lead_gen++;
     ngx_http_oie_lead_on = on;
     ngx_http_oie_lead_flush();
-}
-
-
-static void
-ngx_http_oie_lead_rbtree_insert(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
-{
-    ngx_rbtree_node_t          **p;
-    ngx_http_oie_lead_entry_t   *e, *t;
-
-    for ( ;; ) {
-
-        if (node->key < temp->key) {
-            p = &temp->left;
-
-        } else if (node->key > temp->key) {
-            p = &temp->right;
-
-        } else {
-            e = (ngx_http_oie_lead_entry_t *) node;
-            t = (ngx_http_oie_lead_entry_t *) temp;
-
-            p = (ngx_memn2cmp(e->id, t->id, e->id_len, t->id_len) < 0)
-                ? &temp->left : &temp->right;
-        }
-
-        if (*p == sentinel) {
-            break;
-        }
-
-        temp = *p;
-    }
-
-    *p = node;
-    node->parent = temp;
-    node->left = sentinel;
-    node->right = sentinel;
-    ngx_rbt_red(node);
 }

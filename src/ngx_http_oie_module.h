@@ -146,6 +146,8 @@ ngx_int_t ngx_http_oie_shm_add(ngx_conf_t *cf, ngx_str_t *name, size_t size);
 ngx_int_t ngx_http_oie_shm_attach(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_oie_push(ngx_log_t *log, ngx_uint_t table, u_char *row,
     size_t len);
+ngx_int_t ngx_http_oie_push_rows(ngx_log_t *log, ngx_http_oie_row_t *rows,
+    ngx_uint_t n);
 ngx_int_t ngx_http_oie_pop_batch(ngx_http_oie_batch_t *b, ngx_uint_t max_rows,
     size_t max_bytes);
 void ngx_http_oie_last_error(ngx_log_t *log, const char *fmt, ...);

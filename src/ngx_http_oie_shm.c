@@ -111,28 +111,74 @@ ngx_http_oie_shm_attach(ngx_cycle_t *cycle)
 ngx_int_t
 ngx_http_oie_push(ngx_log_t *log, ngx_uint_t table, u_char *row, size_t len)
 {
+    ngx_http_oie_row_t  r;
+
+    r.table = table;
+    r.data = row;
+    r.len = len;
+
+    return ngx_http_oie_push_rows(log, &r, 1);
+}
+
+
+/*
+ * One lock for all the rows of a request.  Rows the ring cannot hold go
+ * to the spool together, one write and one fsync (BigQuery sink), or are
+ * dropped (file sink, or spool full): counted, and logged once a second.
+ */
+ngx_int_t
+ngx_http_oie_push_rows(ngx_log_t *log, ngx_http_oie_row_t *rows, ngx_uint_t n)
+{
     int                     rc;
+    ngx_uint_t              i, over, toolarge;
     ngx_time_t             *tp;
+    ngx_http_oie_row_t     *spill;
     ngx_http_oie_worker_t  *w = &ngx_http_oie_worker;
 
+    spill = NULL;
+    over = 0;
+    toolarge = 0;
+
     ngx_shmtx_lock(&w->shpool->mutex);
-    rc = oie_ring_push(w->ring, (unsigned) table, row, len);
+
+    for (i = 0; i < n; i++) {
+        rc = oie_ring_push(w->ring, (unsigned) rows[i].table, rows[i].data,
+                           rows[i].len);
+
+        if (rc == OIE_RING_OK) {
+            continue;
+        }
+
+        if (rc != OIE_RING_FULL) {
+            toolarge++;
+            continue;
+        }
+
+        /* rows stay in request memory: just remember which ones */
+        if (spill == NULL) {
+            spill = rows + i;       /* full now: the rest will not fit */
+            over = n - i;
+            break;
+        }
+    }
+
     ngx_shmtx_unlock(&w->shpool->mutex);
 
-    if (rc == OIE_RING_OK) {
-        ngx_http_oie_count(accepted, 1);
-        return NGX_OK;
-    }
+    ngx_http_oie_count(accepted, n - over - toolarge);
 
-    /* with BigQuery, a full ring overflows into the spool */
-    if (rc == OIE_RING_FULL && w->omcf->sink == OIE_SINK_BIGQUERY
-        && ngx_http_oie_spool_row(table, row, len, log) == NGX_OK)
+    if (over && w->omcf->sink == OIE_SINK_BIGQUERY
+        && ngx_http_oie_spool_rows(spill, over, log) == NGX_OK)
     {
-        ngx_http_oie_count(accepted, 1);
+        /* with BigQuery, a full ring overflows into the spool */
+        ngx_http_oie_count(accepted, over);
+        over = 0;
+    }
+
+    if (over + toolarge == 0) {
         return NGX_OK;
     }
 
-    ngx_http_oie_count(dropped, 1);
+    ngx_http_oie_count(dropped, over + toolarge);
 
     /* a full ring could flood the log: say it at most once a second */
     tp = ngx_timeofday();
@@ -141,7 +187,7 @@ ngx_http_oie_push(ngx_log_t *log, ngx_uint_t table, u_char *row, size_t len)
         w->last_drop_log = *tp;
         ngx_log_error(NGX_LOG_WARN, log, 0,
                       "oie: event dropped: %s (%uA dropped so far)",
-                      rc != OIE_RING_FULL ? "row too large"
+                      toolarge ? "row too large"
                       : w->omcf->sink == OIE_SINK_BIGQUERY
                         ? "ring and spool full" : "ring full",
                       w->sh->counters.dropped);

@@ -222,6 +222,7 @@ ngx_http_oie_track_events(ngx_http_request_t *r, u_char *body, size_t len,
     ngx_str_t              err;
     ngx_uint_t             i, reason;
     ngx_array_t            rows;
+    ngx_http_oie_row_t    *out;
     ngx_http_oie_event_t  *ev;
 
     if (ngx_array_init(&rows, r->pool, 8, sizeof(ngx_http_oie_event_t))
@@ -243,10 +244,18 @@ ngx_http_oie_track_events(ngx_http_request_t *r, u_char *body, size_t len,
 
     ev = rows.elts;
 
-    for (i = 0; i < rows.nelts; i++) {
-        (void) ngx_http_oie_push(r->connection->log, OIE_TABLE_EVENTS,
-                                 ev[i].row.data, ev[i].row.len);
+    out = ngx_palloc(r->pool, rows.nelts * sizeof(ngx_http_oie_row_t));
+    if (out == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    for (i = 0; i < rows.nelts; i++) {
+        out[i].table = OIE_TABLE_EVENTS;
+        out[i].data = ev[i].row.data;
+        out[i].len = ev[i].row.len;
+    }
+
+    (void) ngx_http_oie_push_rows(r->connection->log, out, rows.nelts);
 
     if (ngx_http_oie_event_observer) {
         for (i = 0; i < rows.nelts; i++) {

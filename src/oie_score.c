@@ -526,6 +526,14 @@ oie_score_clamp(int64_t v, int64_t lo, int64_t hi)
 }
 
 
+/* counters come from Redis and may hold any int64: they stop at the top */
+static void
+oie_score_add(int64_t *counter, int64_t n)
+{
+    *counter = (*counter > INT64_MAX - n) ? INT64_MAX : *counter + n;
+}
+
+
 static void
 oie_score_seen(oie_score_input_t *in, int64_t t)
 {
@@ -549,7 +557,7 @@ oie_score_apply_click(oie_score_input_t *in, const oie_score_event_t *ev)
             return OIE_SCORE_IGNORED;
         }
 
-        in->confirmed_clicks++;
+        oie_score_add(&in->confirmed_clicks, 1);
 
         if (ev->time_ms > in->last_human_click_ms) {
             in->last_human_click_ms = ev->time_ms;
@@ -576,7 +584,7 @@ oie_score_apply_click(oie_score_input_t *in, const oie_score_event_t *ev)
         return OIE_SCORE_IGNORED;
     }
 
-    in->confirmed_clicks++;
+    oie_score_add(&in->confirmed_clicks, 1);
     oie_score_seen(in, ev->time_ms);
 
     return OIE_SCORE_OK;
@@ -619,10 +627,13 @@ oie_score_apply(const oie_score_conf_t *conf, oie_score_input_t *in,
         return OIE_SCORE_IGNORED;
     }
 
+    /* the difference in unsigned: the counters may hold any int64 */
     if (in->last_page_ms <= 0
-        || ev->time_ms - in->last_page_ms > OIE_SCORE_SESSION_GAP_MS)
+        || (ev->time_ms > in->last_page_ms
+            && (uint64_t) ev->time_ms - (uint64_t) in->last_page_ms
+               > OIE_SCORE_SESSION_GAP_MS))
     {
-        in->sessions++;
+        oie_score_add(&in->sessions, 1);
     }
 
     if (ev->time_ms > in->last_page_ms) {
@@ -632,10 +643,10 @@ oie_score_apply(const oie_score_conf_t *conf, oie_score_input_t *in,
     oie_score_seen(in, ev->time_ms);
 
     if (oie_score_str_is(t, "pageview")) {
-        in->pageviews++;
+        oie_score_add(&in->pageviews, 1);
 
         if (oie_score_url_high_intent(conf, ev->url.data, ev->url.len)) {
-            in->high_intent_pageviews++;
+            oie_score_add(&in->high_intent_pageviews, 1);
         }
 
     } else if (oie_score_str_is(t, "scroll")) {
@@ -645,28 +656,29 @@ oie_score_apply(const oie_score_conf_t *conf, oie_score_input_t *in,
 
     } else if (oie_score_str_is(t, "click")) {
         if (oie_score_str_is(&ev->link_type, "download")) {
-            in->downloads++;
+            oie_score_add(&in->downloads, 1);
 
         } else if (oie_score_str_is(&ev->link_type, "mailto")
                    || oie_score_str_is(&ev->link_type, "tel"))
         {
-            in->contact_clicks++;
+            oie_score_add(&in->contact_clicks, 1);
         }
 
     } else if (oie_score_str_is(t, "form_submit")) {
-        in->form_submits++;
+        oie_score_add(&in->form_submits, 1);
 
     } else if (oie_score_str_is(t, "video")) {
         if (oie_score_str_is(&ev->video_action, "complete")) {
-            in->video_completes++;
+            oie_score_add(&in->video_completes, 1);
         }
 
     } else if (oie_score_str_is(t, "focus")
                || oie_score_str_is(t, "engagement"))
     {
         if (ev->engaged_ms > 0) {
-            in->engaged_ms += oie_score_clamp(ev->engaged_ms, 0,
-                                              OIE_SCORE_ENGAGED_MS_MAX);
+            oie_score_add(&in->engaged_ms,
+                          oie_score_clamp(ev->engaged_ms, 0,
+                                          OIE_SCORE_ENGAGED_MS_MAX));
         }
 
     } else {
@@ -674,7 +686,7 @@ oie_score_apply(const oie_score_conf_t *conf, oie_score_input_t *in,
         if (oie_score_is_conversion(conf, ev->custom_name.data,
                                     ev->custom_name.len))
         {
-            in->conversion_events++;
+            oie_score_add(&in->conversion_events, 1);
         }
     }
 

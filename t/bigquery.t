@@ -178,6 +178,36 @@ subtest 'BigQuery down: spool grows; back: spool drains in order, once' => sub {
     $ng->quit;
 };
 
+subtest 'full ring overflows into the spool, nothing dropped' => sub {
+    $bq->reset;
+    my $ng = OIE::Nginx->new(workers => 1, http => <<"H")->start;
+        oie_zone oie 1m;
+        oie_sink bigquery project=oie-test dataset=outbound_sales
+                 credentials=@{[ $bq->key_file ]} endpoint=@{[ $bq->url ]}/bigquery/v2
+                 timeout=5s concurrency=1;
+        oie_spool $spool_root/overflow;
+        oie_batch rows=50 interval=20ms;
+H
+    # slow uploads (healthy, just slow): the ring fills while they crawl
+    $bq->fault(action => 'delay', delay_ms => 1500, count => 3);
+    my $ok = 0;
+    for my $i (1 .. 60) {
+        my ($code) = $ng->request('POST', '/t', headers => \%json,
+            body => body(map { event(visitorId => "of-$i-$_", title => 'x' x 400) } 1 .. 50));
+        $ok++ if $code == 204;
+    }
+    is($ok, 60, 'every request answered 204');
+    my $st = $ng->status;
+    ok($st->{spool}{rows_spooled} > 0, "ring overflowed into the spool ($st->{spool}{rows_spooled} rows)");
+    is($st->{dropped}, 0, 'nothing dropped');
+    my $rows = $bq->wait_for(sub { my $r = $bq->rows('events'); @$r >= 3000 ? $r : undef }, 60);
+    my %seen;
+    $seen{$_->{json}{visitor_id}}++ for @{ $rows || [] };
+    is(scalar keys %seen, 3000, 'all 3000 events stored');
+    is(scalar(grep { $_ > 1 } values %seen), 0, 'none twice');
+    $ng->quit;
+};
+
 subtest 'kill -9 while spooled: restart replays' => sub {
     $bq->reset;
     my $spool = "$spool_root/kill";

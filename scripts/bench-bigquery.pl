@@ -1,0 +1,81 @@
+#!/usr/bin/perl
+# make bench, BigQuery part: sustained end-to-end throughput from /t into the
+# BigQuery stand-in (rows stored per second), with 1 and 2 workers, and /t
+# against a plain "return 204" in the same nginx while it runs.  Loopback
+# only; every load is bounded by BENCH_SECONDS.
+
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../t/lib";
+use Time::HiRes qw(time sleep);
+use File::Temp qw(tempdir);
+use OIE::Env;
+use OIE::Nginx;
+use OIE::BQStub;
+
+my $secs = $ENV{BENCH_SECONDS} || 10;
+my $conns = $ENV{BENCH_CONNECTIONS} || 32;
+my $per = $ENV{BENCH_EVENTS_PER_REQUEST} || 10;
+my $dir = tempdir('oie-bench-bq-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+
+my $bq = OIE::BQStub->start(args => ['--quiet']);
+
+sub wrk {
+    my ($url, $script) = @_;
+    my $out = `wrk -t1 -c$conns -d${secs}s --latency @{[ $script ? "-s $script" : '' ]} $url 2>&1`;
+    my ($rps) = $out =~ /^Requests\/sec:\s+([\d.]+)/m;
+    my ($p99) = $out =~ /^\s+99%\s+(\S+)/m;
+    my ($non) = $out =~ /Non-2xx or 3xx responses:\s+(\d+)/;
+    return ($rps // 0, $p99 // '?', $non // 0);
+}
+
+my @events = map {
+    qq({"type":"pageview","timestamp":1732406400000,"sessionId":"s_8f2k1m","visitorId":"aB3dE9x","leadId":"aB3dE9x","url":"https://example.com/pricing?p=$_","referrer":"https://mail.google.com/","title":"Pricing - Example","utmSource":"email","utmMedium":"cold-email","utmCampaign":"q1-outbound"})
+} 1 .. $per;
+my $body = '{"events":[' . join(',', @events) . '],"meta":{"sentAt":1732406400100}}';
+open my $lua, '>', "$dir/post.lua" or die;
+(my $lb = $body) =~ s/'/\\'/g;
+print $lua qq(wrk.method = "POST"\nwrk.headers["Content-Type"] = "text/plain;charset=UTF-8"\nwrk.body = '$lb'\n);
+close $lua;
+
+printf "BigQuery sink into the stand-in: wrk 1 thread x %d connections, %ds, %d events per request\n",
+    $conns, $secs, $per;
+
+for my $workers (1, 2) {
+    $bq->reset;
+    my $stored0 = $bq->stats->{rowsStored} // 0;
+    my $ng = OIE::Nginx->new(workers => $workers, http => <<"H", server => "location = /plain { return 204; }")->start;
+        oie_zone oie 128m;
+        oie_sink bigquery project=oie-test dataset=outbound_sales
+                 credentials=@{[ $bq->key_file ]} endpoint=@{[ $bq->url ]}/bigquery/v2
+                 timeout=10s concurrency=4;
+        oie_spool $dir/spool-$workers max_size=8g;
+        oie_batch rows=500 bytes=4m interval=50ms;
+H
+    sleep 0.5;
+    my ($prps, $pp99) = wrk("http://127.0.0.1:@{[ $ng->port ]}/plain");
+    my $t0 = time;
+    my ($trps, $tp99, $non) = wrk("http://127.0.0.1:@{[ $ng->port ]}/t", "$dir/post.lua");
+    my $st = $ng->status;
+    my $accepted = $st->{accepted};
+    my $stored;
+    my $deadline = time + 120;
+    my $last = time;
+    while (time < $deadline) {
+        $stored = ($bq->stats->{rowsStored} // 0) - $stored0;
+        $last = time;
+        last if $stored >= $accepted;
+        sleep 0.1;
+    }
+    my $elapsed = $last - $t0;
+    $st = $ng->status;
+    printf "  %d worker%s: return 204 %8.0f req/s p99 %s | /t %8.0f req/s p99 %s (ratio %.2f, non-2xx %d)\n",
+        $workers, $workers > 1 ? 's' : ' ', $prps, $pp99, $trps, $tp99,
+        $prps ? $trps / $prps : 0, $non;
+    printf "             events accepted %d, stored %d in %.1fs = %.0f rows/s stored; spooled %d, dropped %d, lost %d\n",
+        $accepted, $stored, $elapsed, $elapsed ? $stored / $elapsed : 0,
+        $st->{spool}{rows_spooled}, $st->{dropped}, $accepted - $stored;
+    $ng->quit;
+}
+$bq->stop;
