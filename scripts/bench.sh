@@ -84,3 +84,11 @@ if [ "$1" != "$rows" ] || [ "$rows" != "$uniq" ]; then
     exit 1
 fi
 echo "every accepted event delivered exactly once"
+
+echo
+perl scripts/bench-bigquery.pl
+
+if [ -x scripts/bench-redirect.sh ]; then
+    echo
+    scripts/bench-redirect.sh
+fi
