@@ -204,12 +204,27 @@ ngx_http_oie_click_str(ngx_http_oie_click_w_t *w, const char *key,
 u_char *
 ngx_http_oie_json_text(u_char *dst, u_char *src, size_t len)
 {
-    u_char  *end;
+    u_char  *end, *run;
     size_t   n;
 
     end = src + len;
 
     while (src < end) {
+
+        /* most of it needs nothing: copy runs of plain ASCII at once */
+        for (run = src;
+             src < end && *src >= 0x20 && *src < 0x7f
+             && *src != '"' && *src != '\\';
+             src++)
+        {
+            /* void */
+        }
+
+        dst = ngx_cpymem(dst, run, src - run);
+
+        if (src == end) {
+            break;
+        }
 
         if (*src < 0x80) {
             dst = oie_json_escape(dst, src, 1);

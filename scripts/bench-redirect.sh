@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# Benchmark of /r/<id> (oie_redirect) against a plain "return 302" location
+# in the same nginx, in one run: wrk cycles through 10,000 known ids (a Lua
+# script) with a real redis-server behind; prints req/s, p99 and the ratio,
+# then checks that every click became an email_click row with outcome ok.
+# The two are measured in turns, BENCH_ROUNDS times, and the medians are
+# reported: on a shared machine one run alone says little.  Loopback only;
+# each load run is bounded by BENCH_SECONDS.
+#
+#   scripts/bench-redirect.sh            (after make)
+#   BENCH_SECONDS=5 BENCH_ROUNDS=1 BENCH_CACHE=off scripts/bench-redirect.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+B=$ROOT/build/bench-redirect
+SECS=${BENCH_SECONDS:-5}
+ROUNDS=${BENCH_ROUNDS:-3}
+CONNS=${BENCH_CONNECTIONS:-32}
+WORKERS=${BENCH_WORKERS:-2}
+LEADS=${BENCH_LEADS:-10000}
+CACHE=${BENCH_CACHE:-10000}
+NGINX=${NGINX:-/usr/sbin/nginx}
+MODULE=${OIE_MODULE:-$ROOT/build/ngx_http_oie_module.so}
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+rm -rf "$B" && mkdir -p "$B/logs" "$B/conf" "$B/events" "$B/redis"
+PORT=$(free_port)
+RPORT=$(free_port)
+
+redis-server --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no \
+    --dir "$B/redis" --daemonize yes --pidfile "$B/redis/redis.pid" \
+    --logfile "$B/redis/redis.log"
+
+cleanup() {
+    "$NGINX" -p "$B/" -c conf/nginx.conf -s stop 2>/dev/null || true
+    [ -f "$B/redis/redis.pid" ] && kill "$(cat "$B/redis/redis.pid")" 2>/dev/null || true
+}
+trap cleanup EXIT
+
+for _ in $(seq 1 100); do
+    redis-cli -p "$RPORT" ping >/dev/null 2>&1 && break
+    sleep 0.05
+done
+
+# 10,000 leads as `oie leads push` leaves them, and the ids for wrk
+python3 - "$LEADS" "$B/ids.lua" "$B/leads.resp" <<'PY'
+import hashlib, sys
+n, lua, resp = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+alpha = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+def b62(x, k):
+    s = ""
+    for _ in range(k):
+        s = alpha[x % 62] + s
+        x //= 62
+    return s
+ids, seen = [], set()
+i = 0
+while len(ids) < n:
+    d = hashlib.sha256(b"bench-%d" % i).digest()
+    i += 1
+    lid = b62(int.from_bytes(d[:8], "big"), 7)
+    if lid not in seen:
+        seen.add(lid)
+        ids.append(lid)
+def cmd(*a):
+    out = "*%d\r\n" % len(a)
+    for x in a:
+        x = x.encode()
+        out += "$%d\r\n%s\r\n" % (len(x), x.decode())
+    return out
+with open(resp, "w") as f:
+    for k, lid in enumerate(ids):
+        f.write(cmd("HSET", "oie:lead:" + lid, "id", lid,
+                    "campaign", "bench-q1",
+                    "destination", "https://example.com/demo?utm_source=email&utm_campaign=q1#top",
+                    "firstName", "Lead%d" % k, "company", "Company %d" % k,
+                    "emailHash", hashlib.sha256(b"%d" % k).hexdigest()))
+with open(lua, "w") as f:
+    f.write("ids = {" + ",".join('"%s"' % x for x in ids) + "}\n")
+PY
+redis-cli -p "$RPORT" --pipe < "$B/leads.resp" > "$B/redis/load.txt"
+loaded=$(redis-cli -p "$RPORT" dbsize)
+
+cat > "$B/conf/nginx.conf" <<CONF
+load_module /usr/lib/nginx/modules/ndk_http_module.so;
+load_module $MODULE;
+worker_processes $WORKERS;
+error_log logs/error.log notice;
+pid logs/nginx.pid;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    oie_zone oie 64m;
+    oie_sink file $B/events max_age=10s;
+    oie_batch rows=500 bytes=4m interval=200ms;
+    oie_redis 127.0.0.1:$RPORT timeout=50ms cache=$CACHE;
+    server {
+        listen 127.0.0.1:$PORT;
+        keepalive_requests 100000;
+        location /r/ { oie_redirect fallback=https://example.com/; }
+        location = /plain302 {
+            add_header Cache-Control no-store;
+            return 302 https://example.com/demo?utm_source=email&utm_campaign=q1&i=aB3dE9x#top;
+        }
+        location = /status { oie_status; }
+    }
+}
+CONF
+
+cat "$B/ids.lua" > "$B/cycle.lua"
+cat >> "$B/cycle.lua" <<'LUA'
+local n = 0
+wrk.headers["User-Agent"] = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
+request = function()
+    n = n + 1
+    return wrk.format(nil, "/r/" .. ids[(n % #ids) + 1])
+end
+LUA
+
+cat > "$B/plain.lua" <<'LUA'
+wrk.headers["User-Agent"] = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
+LUA
+
+"$NGINX" -p "$B/" -c conf/nginx.conf
+sleep 0.5
+
+run_wrk() {   # key, label, url, script, round
+    local out rps p99 total
+    out=$(wrk -t1 -c"$CONNS" -d"${SECS}s" --latency -s "$4" "$3")
+    echo "$out" > "$B/wrk-$1-$5.txt"
+    rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+    p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+    total=$(awk '/requests in/ {print $1}' <<<"$out")
+    printf '  %-24s %12s req/s   p99 %8s   requests %s\n' "$2" "$rps" "$p99" "$total"
+    echo "$rps $p99" >> "$B/results-$1"
+}
+
+echo "nginx $WORKERS workers, redis on loopback ($loaded leads), wrk 1 thread x $CONNS connections, ${SECS}s a run, $ROUNDS rounds, lead cache: $CACHE"
+# warm-up: every id once, so the cache (when on) holds them
+wrk -t1 -c"$CONNS" -d2s -s "$B/cycle.lua" "http://127.0.0.1:$PORT/" >/dev/null
+for r in $(seq 1 "$ROUNDS"); do
+    echo "round $r"
+    run_wrk plain "return 302" "http://127.0.0.1:$PORT/plain302" "$B/plain.lua" "$r"
+    run_wrk redirect "/r/<id> (10,000 ids)" "http://127.0.0.1:$PORT/" "$B/cycle.lua" "$r"
+done
+
+python3 - "$B" <<'PY'
+import statistics, sys
+b = sys.argv[1]
+def load(k):
+    out = []
+    for line in open(f"{b}/results-{k}"):
+        rps, p99 = line.split()
+        unit = 1e-3 if p99.endswith("us") else (1e3 if p99.endswith("s") and not p99.endswith("ms") else 1)
+        out.append((float(rps), float(p99.rstrip("ums")) * unit))
+    return out
+plain, red = load("plain"), load("redirect")
+ratios = [r[0] / p[0] for p, r in zip(plain, red)]
+print("median: return 302 %.0f req/s (p99 %.2f ms), /r/<id> %.0f req/s (p99 %.2f ms)" % (
+    statistics.median(p[0] for p in plain), statistics.median(p[1] for p in plain),
+    statistics.median(r[0] for r in red), statistics.median(r[1] for r in red)))
+print("ratio /r/<id> : return 302 = %.3f (rounds: %s; target >= 0.70, lua-resty-redis about 0.32)" % (
+    statistics.median(ratios), ", ".join("%.3f" % x for x in ratios)))
+PY
+
+curl -s "http://127.0.0.1:$PORT/r/$(head -c 200 "$B/ids.lua" | grep -o '"[^"]*"' | head -1 | tr -d '"')" -o /dev/null -w 'sample: %{http_code} -> %{redirect_url}\n'
+stats=$(redis-cli -p "$RPORT" info commandstats)
+echo "redis: $(grep -o 'cmdstat_hgetall:calls=[0-9]*' <<<"$stats" | cut -d= -f2) lead lookups (HGETALL), $(grep -o 'cmdstat_set:calls=[0-9]*' <<<"$stats" | cut -d= -f2) clicks to confirm (SET)"
+"$NGINX" -p "$B/" -c conf/nginx.conf -s quit
+for _ in $(seq 1 100); do [ -f "$B/logs/nginx.pid" ] || break; sleep 0.1; done
+trap - EXIT
+kill "$(cat "$B/redis/redis.pid")" 2>/dev/null || true
+
+rows=$(cat "$B"/events/email_clicks/*.ndjson 2>/dev/null | wc -l)
+ok=$(cat "$B"/events/email_clicks/*.ndjson 2>/dev/null | grep -c '"outcome":"ok"' || true)
+echo "email_click rows: $rows, outcome ok: $ok (warm-up + measured run + sample)"
+if [ "$rows" != "$ok" ]; then
+    echo "FAIL: some clicks were not resolved:" >&2
+    grep -o '"outcome":"[a-z_]*"' "$B"/events/email_clicks/*.ndjson | sort | uniq -c >&2
+    exit 1
+fi
