@@ -11,11 +11,11 @@ use Test::More;
 use File::Temp qw(tempdir);
 use File::Copy qw(copy);
 use JSON::PP ();
-use MIME::Base64 qw(encode_base64url);
+use MIME::Base64 qw(encode_base64 encode_base64url);
 use Time::HiRes qw(sleep);
 use OIE::Env;
 use OIE::Nginx;
-use OIE::Deploy qw(src_directives src_variables activate missing_oie nginx_t
+use OIE::Deploy qw(src_directives src_variables activate activate_t nginx_t
                    tls_cert curl mkdirs slurp spew root module_so);
 
 my $ROOT = root();
@@ -56,6 +56,11 @@ sub prod_prefix {
     mkdirs(map { "$p$_" } qw(/etc/oie /var/lib/oie /var/www/oie /var/log/oie
                              /run /conf));
     tls_cert("$p/etc/oie/tls", 'track.example.com');
+    # as the conf's comment says: head -c 32 /dev/urandom | base64
+    open my $r, '<:raw', '/dev/urandom' or die $!;
+    read($r, my $bytes, 32) == 32 or die "urandom: $!";
+    spew("$p/etc/oie/link-secret", encode_base64($bytes));
+    chmod 0600, "$p/etc/oie/link-secret";
     return $p;
 }
 
@@ -125,29 +130,26 @@ subtest 'conf/oie-production.conf: nginx -t with only its paths moved' => sub {
          'the module logs its version at start');
 };
 
-subtest 'conf/oie-production.conf: its "#+ " lines, once the module has them' => sub {
+subtest 'conf/oie-production.conf: its "#+ " lines, as far as the module has them' => sub {
     my $orig = slurp($PROD);
     my @plus = $orig =~ /^\s*#\+ ?(.*)$/mg;
     ok(@plus, scalar(@plus) . ' "#+ " lines');
     my $p = prod_prefix();
     sa_key("$p/etc/oie/bigquery-sa.json");
-    spew("$p/conf/nginx.conf", activate(prod_in_prefix($orig, $p)));
-    my ($ok, $out) = nginx_t($p, 'conf/nginx.conf');
-    my $missing = missing_oie($out);
-    if (!$ok && $missing) {
-        my $known = $missing =~ /^\$(.*)/ ? src_variables()->{$1}
-                                          : src_directives()->{$missing};
-        ok(!$known, "$missing is not in src/ yet (else the build is stale "
-                    . "or the conf wrong)") or diag $out;
-        note "the identity lines wait for $missing";
-        return;
-    }
+    my ($ok, $out, $drop, $stale) =
+        activate_t($p, 'conf/nginx.conf', prod_in_prefix($orig, $p));
     ok($ok, 'nginx -t passes with them') or diag $out;
+    ok(!$stale, 'nginx knows every name src/ defines') or diag
+        "nginx -t says $stale is unknown, but src/ defines it: a stale "
+        . "build, or the conf uses it wrongly";
+    note "still waiting for the module: @$drop" if @$drop;
 };
 
-subtest 'conf/oie-production.conf runs: TLS, BigQuery, real_ip, status, pixel, limits' => sub {
+subtest 'conf/oie-production.conf runs: TLS, BigQuery, Redis, signed ids, real_ip, status, pixel, limits' => sub {
     plan skip_all => 'needs root (user www-data)' if $> != 0;
     require OIE::BQStub;
+    require OIE::Redis;
+    my $redis = OIE::Redis->new;
     my ($project) = slurp($PROD) =~ /^\s*oie_sink\s+bigquery\s+project=(\S+)/m;
     my ($dataset) = slurp($PROD) =~ /^\s*oie_sink\s+bigquery\s.*?dataset=(\S+)/m;
     ok($project && $dataset, "the conf names a project ($project) and dataset");
@@ -170,7 +172,8 @@ subtest 'conf/oie-production.conf runs: TLS, BigQuery, real_ip, status, pixel, l
     $n += $conf =~ s/listen\s+443 ssl http2;/listen 127.0.0.1:$https ssl http2;/;
     $n += $conf =~ s{(set_real_ip_from\s+10\.0\.0\.0/8;)}{$1 set_real_ip_from 127.0.0.3;};
     $n += $conf =~ s{(credentials=\S+)}{$1 endpoint=@{[ $bq->url ]}/bigquery/v2};
-    is($n, 6, 'the run rewrites found their lines');
+    $n += $conf =~ s{oie_redis\s+127\.0\.0\.1:6379}{oie_redis @{[ $redis->addr ]}};
+    is($n, 7, 'the run rewrites found their lines');
     spew("$p/conf/nginx.conf", $conf);
 
     my @cmd = ($OIE::Nginx::Binary, '-p', "$p/", '-c', 'conf/nginx.conf');
@@ -241,6 +244,45 @@ subtest 'conf/oie-production.conf runs: TLS, BigQuery, real_ip, status, pixel, l
     is($code, 301, 'plain HTTP elsewhere: 301');
     is($h->{location}, "https://$host/t?x=1", 'to https');
 
+    # a lead in Redis, its link signed with the conf's secret by the CLI
+    $redis->lead('aB3dE9x', destination => 'https://www.example.com/pricing',
+                 firstName => 'Ada', company => 'Acme', lastName => 'Lovelace');
+    my $signed = `$ROOT/build/oie id sign --secret-file $p/etc/oie/link-secret aB3dE9x`;
+    chomp $signed;
+    like($signed, qr/^aB3dE9x\.\w+$/, "oie id sign: $signed");
+    my $loc = '';
+    for (1 .. 100) {    # until the workers' Redis links are up
+        ($code, $h) = curl(%tls, url => "$base/r/$signed");
+        $loc = $h->{location} // '';
+        last if $loc =~ m{/pricing};
+        sleep 0.05;
+    }
+    is($code, 302, "GET /r/<signed id>: 302");
+    like($loc, qr{^https://www\.example\.com/pricing\?i=aB3dE9x}, 'to the lead\'s page');
+    ($code, $h) = curl(%tls, url => "$base/r/aB3dE9x");
+    is($code, 302, 'GET /r/<id without its tag>: 302');
+    is($h->{location}, 'https://www.example.com/', 'to the fallback');
+    ($code, $h, $body) = curl(%tls, url => "$base/p?i=$signed",
+                              headers => { Origin => 'https://www.example.com' });
+    is($code, 200, 'GET /p?i=<signed id>: 200');
+    my $lead = eval { JSON::PP::decode_json($body) } // {};
+    is_deeply([@$lead{qw(firstName company)}], [qw(Ada Acme)],
+              'the fields oie_personalize names') or diag $body;
+    ok(!grep({ exists $lead->{$_} } qw(lastName emailHash email destination)),
+       'and no other lead field') or diag $body;
+    ($code) = curl(%tls, url => "$base/p?i=aB3dE9x",
+                   headers => { Origin => 'https://www.example.com' });
+    is($code, 404, 'GET /p?i=<id without its tag>: 404');
+    ($code, $h) = curl(%tls, url => "$base/o/$signed.gif");
+    is($code, 200, 'GET /o/<signed id>.gif: 200');
+    is($h->{'content-type'}, 'image/gif', 'a GIF');
+    my $clicks = $bq->wait_rows('email_clicks', 3);
+    my %outcome = map { ($_->{json}{event_type} . ' ' . $_->{json}{outcome}) => 1 } @$clicks;
+    ok($outcome{'email_click ok'}, 'BigQuery: the click, ok');
+    ok($outcome{'email_open ok'}, 'BigQuery: the open');
+    ok(grep({ /^email_click (?!ok)/ } keys %outcome), 'BigQuery: the untagged click, refused')
+        or diag explain [keys %outcome];
+
     my ($versioned) = map { m{([^/]+)$} } glob "$p/var/www/oie/pixel.*.min.js";
     SKIP: {
         skip 'no versioned pixel in pixel/dist (make builds it)', 6
@@ -281,6 +323,7 @@ subtest 'conf/oie-production.conf runs: TLS, BigQuery, real_ip, status, pixel, l
     my $log = slurp("$p/var/log/oie/error.log");
     like($log, qr/limiting requests/, 'the limit is logged');
     unlike($log, qr/\[(?:alert|crit|emerg)\]/, 'no alert, crit or emerg');
+    unlike($log, qr/Ada|Lovelace|\Q$signed\E/, 'no lead data or signed id in the error log');
     $bq->stop;
 };
 

@@ -6,7 +6,10 @@ package OIE::Deploy;
 #   src_directives()     {name => {flags => '...', file => ...}} from every
 #                        command table in src/ngx_http_oie_*module.c
 #   src_variables()      {name => file} from every ngx_http_variable_t table
-#   activate($text)      the text with the "#+ " marks taken off
+#   activate($text, @drop)  the text with the "#+ " marks taken off, but
+#                        for statements naming a directive/variable of @drop
+#   activate_t($prefix, $path, $text)  nginx -t on it with every "#+ "
+#                        statement on that the module can take
 #   missing_oie($out)    the oie_* directive or $oie_* variable nginx -t
 #                        called unknown, or undef
 #   nginx_t($prefix, $conf)  (ok, output) of nginx -t
@@ -23,7 +26,8 @@ use File::Path qw(make_path);
 use File::Temp qw(tempfile);
 use OIE::Nginx;
 
-our @EXPORT_OK = qw(src_directives src_variables activate missing_oie
+our @EXPORT_OK = qw(src_directives src_variables activate activate_t
+                    missing_oie
                     nginx_t tls_cert curl mkdirs slurp spew root module_so);
 
 sub root { OIE::Nginx::root_dir() }
@@ -85,10 +89,54 @@ sub src_variables {
     return \%v;
 }
 
+# The "#+ " lines uncommented, but for the statements (lines up to a ";",
+# "{" or "}") that name one of @drop: those stay commented (with the
+# statements that use a log_format left commented, which come later).
 sub activate {
-    my $text = shift;
-    $text =~ s/^(\s*)#\+ ?/$1/mg;
-    return $text;
+    my ($text, @drop) = @_;
+    my (@out, @stmt);
+    my $flush = sub {
+        my $body = join '', @stmt;
+        my $keep = grep { $body =~ /(?<![\w\$])\Q$_\E\b/ } @drop;
+        # a log_format left off takes the access_log lines using it along
+        push @drop, $1 if $keep && $body =~ /^\s*#\+\s*log_format\s+(\w+)/;
+        push @out, $keep ? @stmt : map { s/^(\s*)#\+ ?/$1/r } @stmt;
+        @stmt = ();
+    };
+    for my $line (split /^/, $text) {
+        if ($line =~ /^\s*#\+/) {
+            push @stmt, $line;
+            $flush->() if $line =~ /[;{}]\s*(?:#.*)?$/;
+            next;
+        }
+        $flush->() if @stmt;
+        push @out, $line;
+    }
+    $flush->() if @stmt;
+    return join '', @out;
+}
+
+# nginx -t on $text with its "#+ " lines on, leaving off the statements
+# that need a directive or variable the module does not have and src/ does
+# not define either.  Returns (ok, output, [left off], known-but-unknown):
+# the last is set when nginx did not know a name src/ defines (a stale
+# build or a wrong conf).
+sub activate_t {
+    my ($prefix, $path, $text, @g) = @_;
+    my (@drop, $ok, $out);
+    my $dirs = src_directives();
+    my $vars = src_variables();
+    for (1 .. 20) {
+        spew("$prefix/$path", activate($text, @drop));
+        ($ok, $out) = nginx_t($prefix, $path, @g);
+        return ($ok, $out, \@drop) if $ok;
+        my $name = missing_oie($out) or return (0, $out, \@drop);
+        my $known = $name =~ /^\$(.*)/ ? $vars->{$1} : $dirs->{$name};
+        return (0, $out, \@drop, $name) if $known;
+        return (0, $out, \@drop) if grep { $_ eq $name } @drop;
+        push @drop, $name;
+    }
+    return (0, $out, \@drop);
 }
 
 sub missing_oie {
