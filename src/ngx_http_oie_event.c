@@ -13,6 +13,8 @@
 
 static ngx_int_t ngx_http_oie_event_info(ngx_http_request_t *r,
     oie_wire_event_t *wev, ngx_http_oie_event_t *out);
+static ngx_int_t ngx_http_oie_copy_str(ngx_http_request_t *r, oie_jval_t *v,
+    ngx_str_t *dst);
 
 
 /* per worker: a batch is parsed and written before the next one starts */
@@ -98,10 +100,22 @@ ngx_http_oie_events_rows(ngx_http_request_t *r, u_char *body, size_t len,
         ev->row.len = n;
         ngx_memcpy(ev->row.data, ngx_http_oie_row_buf, n);
 
-        if (ngx_http_oie_event_observer
-            && ngx_http_oie_event_info(r, &b->ev[i], ev) != NGX_OK)
-        {
-            return NGX_ERROR;
+        if (ngx_http_oie_event_observer) {
+            if (ngx_http_oie_event_info(r, &b->ev[i], ev) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+        } else if (i == 0) {
+            /* for $oie_visitor_id and $oie_lead_id */
+            if (ngx_http_oie_copy_str(r, &b->ev[0].f[OIE_F_VISITOR_ID],
+                                      &ev->visitor_id)
+                != NGX_OK
+                || ngx_http_oie_copy_str(r, &b->ev[0].f[OIE_F_LEAD_ID],
+                                         &ev->lead_id)
+                   != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
         }
     }
 

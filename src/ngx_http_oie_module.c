@@ -94,7 +94,7 @@ static ngx_command_t  ngx_http_oie_commands[] = {
 
 
 static ngx_http_module_t  ngx_http_oie_module_ctx = {
-    NULL,                                  /* preconfiguration */
+    ngx_http_oie_add_variables,            /* preconfiguration */
     NULL,                                  /* postconfiguration */
 
     ngx_http_oie_create_main_conf,         /* create main configuration */

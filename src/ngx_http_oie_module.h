@@ -108,6 +108,16 @@ typedef struct {
 } ngx_http_oie_loc_conf_t;
 
 
+/* what a request did, for the $oie_* variables */
+typedef struct {
+    ngx_uint_t                  events;
+    ngx_str_t                   visitor_id;
+    ngx_str_t                   lead_id;
+    ngx_int_t                   reject;       /* OIE_REJECT_*, -1: none */
+    ngx_str_t                   traffic_class;
+} ngx_http_oie_req_ctx_t;
+
+
 /* one popped row, pointing into the batch buffer */
 typedef struct {
     ngx_uint_t                  table;
@@ -198,6 +208,10 @@ void ngx_http_oie_event_id(u_char *dst);
 u_char *ngx_http_oie_iso_time(u_char *p, int64_t ms);
 #define OIE_ISO_TIME_LEN  26                  /* with the quotes */
 int64_t ngx_http_oie_now_msec(void);
+
+/* $oie_* variables */
+ngx_int_t ngx_http_oie_add_variables(ngx_conf_t *cf);
+ngx_http_oie_req_ctx_t *ngx_http_oie_req_ctx(ngx_http_request_t *r);
 
 /* handlers */
 ngx_int_t ngx_http_oie_track_handler(ngx_http_request_t *r);

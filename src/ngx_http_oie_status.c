@@ -83,9 +83,9 @@ ngx_http_oie_snapshot(ngx_http_oie_snapshot_t *s)
 {
     ngx_http_oie_worker_t  *w = &ngx_http_oie_worker;
 
-    ngx_memcpy(&s->c, &w->sh->counters, sizeof(ngx_http_oie_counters_t));
-
     ngx_shmtx_lock(&w->shpool->mutex);
+    /* under the lock: last_error is written under it too */
+    ngx_memcpy(&s->c, &w->sh->counters, sizeof(ngx_http_oie_counters_t));
     s->ring_size = w->ring->size;
     s->ring_used = oie_ring_used(w->ring);
     s->ring_records = w->ring->records;

@@ -222,8 +222,9 @@ ngx_http_oie_track_events(ngx_http_request_t *r, u_char *body, size_t len,
     ngx_str_t              err;
     ngx_uint_t             i, reason;
     ngx_array_t            rows;
-    ngx_http_oie_row_t    *out;
-    ngx_http_oie_event_t  *ev;
+    ngx_http_oie_row_t      *out;
+    ngx_http_oie_event_t    *ev;
+    ngx_http_oie_req_ctx_t  *ctx;
 
     if (ngx_array_init(&rows, r->pool, 8, sizeof(ngx_http_oie_event_t))
         != NGX_OK)
@@ -257,6 +258,13 @@ ngx_http_oie_track_events(ngx_http_request_t *r, u_char *body, size_t len,
 
     (void) ngx_http_oie_push_rows(r->connection->log, out, rows.nelts);
 
+    ctx = ngx_http_oie_req_ctx(r);
+    if (ctx) {
+        ctx->events = rows.nelts;
+        ctx->visitor_id = ev[0].visitor_id;
+        ctx->lead_id = ev[0].lead_id;
+    }
+
     if (ngx_http_oie_event_observer) {
         for (i = 0; i < rows.nelts; i++) {
             ngx_http_oie_event_observer(r, &ev[i]);
@@ -275,7 +283,14 @@ static ngx_int_t
 ngx_http_oie_reject(ngx_http_request_t *r, ngx_uint_t why, ngx_uint_t status,
     const char *msg, ngx_str_t *detail)
 {
+    ngx_http_oie_req_ctx_t  *ctx;
+
     ngx_http_oie_count(rejected[why], 1);
+
+    ctx = ngx_http_oie_req_ctx(r);
+    if (ctx) {
+        ctx->reject = why;
+    }
 
     if (ngx_http_discard_request_body(r) != NGX_OK) {
         r->keepalive = 0;

@@ -466,6 +466,12 @@ oie_score_url_high_intent(const oie_score_conf_t *conf, const char *url,
         conf = &oie_score_default_conf;
     }
 
+    if (url == NULL) {
+        /* an absent URL: no arithmetic on a null pointer */
+        url = "";
+        len = 0;
+    }
+
     oie_score_url_path(url, len, &start, &plen);
 
     for (i = 0; i < conf->npatterns; i++) {
