@@ -13,7 +13,6 @@ use Time::HiRes qw(sleep);
 use OIE::Env;
 use OIE::Nginx;
 use OIE::Redis;
-use OIE::Events qw(sink_rows);
 
 my $redis = OIE::Redis->new;
 my $P = $redis->port;
@@ -35,13 +34,30 @@ my %schema = map { $_->{name} => 1 } @{ JSON::PP::decode_json(do {
     <$fh>;
 }) };
 
+# every email_clicks row, in the order written: files by time, worker and
+# sequence number (numerically: "-10" comes after "-9")
+sub sink_rows {
+    my ($dir) = @_;
+    my @files = map { $_->[0] }
+                sort { $a->[1] cmp $b->[1] || $a->[2] <=> $b->[2]
+                       || $a->[3] <=> $b->[3] }
+                map { [ $_, m{/(\d{8}T\d{6}Z)-(\d+)-(\d+)\.ndjson$} ] }
+                glob "$dir/email_clicks/*.ndjson";
+    my @rows;
+    for my $f (@files) {
+        open my $fh, '<', $f or die "$f: $!";
+        push @rows, map { JSON::PP->new->utf8->decode($_) } <$fh>;
+    }
+    return @rows;
+}
+
 # rows of email_clicks, once at least $n are there (bounded wait)
 my $seen = 0;
 sub new_rows {
     my ($n) = @_;
     my @rows;
     for (1 .. 200) {
-        @rows = sink_rows($ng->events, 'email_clicks');
+        @rows = sink_rows($ng->events);
         last if @rows >= $seen + $n;
         sleep 0.025;
     }
@@ -63,7 +79,7 @@ sub settle {
     my $n = -1;
     for (1 .. 50) {
         sleep 0.15;
-        my $m = sink_rows($ng->events, 'email_clicks');
+        my $m = sink_rows($ng->events);
         last if $m == $n;
         $n = $m;
     }
