@@ -81,7 +81,11 @@ void ngx_http_oie_lead_exit(ngx_cycle_t *cycle);
 const char *ngx_http_oie_lead_outcome(ngx_uint_t status);
 
 
-/* ids in links: signed or not, as oie_secret says */
+/*
+ * Ids in links: signed or not, as oie_secret says.  OK and BAD_SIGNATURE
+ * set *id_len to the length of the bare id at the start of s (for the
+ * latter it is well formed but not genuine).
+ */
 #define OIE_IDR_OK              0
 #define OIE_IDR_MALFORMED       1
 #define OIE_IDR_BAD_SIGNATURE   2

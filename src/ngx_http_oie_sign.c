@@ -82,7 +82,15 @@ ngx_http_oie_id_resolve(ngx_http_oie_identity_loc_conf_t *ilcf, u_char *s,
         return OIE_IDR_OK;
     }
 
-    return n == OIE_ID_MALFORMED ? OIE_IDR_MALFORMED : OIE_IDR_BAD_SIGNATURE;
+    if (n == OIE_ID_MALFORMED) {
+        return OIE_IDR_MALFORMED;
+    }
+
+    /* the id part is well formed: the row may name it, unverified */
+    n = oie_id_parse(s, len, &signed_id);
+    *id_len = n > 0 ? (size_t) n : 0;
+
+    return OIE_IDR_BAD_SIGNATURE;
 }
 
 

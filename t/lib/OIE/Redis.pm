@@ -11,6 +11,7 @@ package OIE::Redis;
 #   $redis->lead('abc1234', destination => 'https://x/', campaign => 'q1');
 #   $redis->stop; $redis->start;            # same port, empty again
 #   my $s = $redis->sleep_async(0.5);       # DEBUG SLEEP on its own link
+#   OIE::Redis::sign_id($secret, 'abc1234') # "abc1234.<tag>", as links
 
 use strict;
 use warnings;
@@ -20,6 +21,8 @@ use IO::Socket::INET;
 use IO::Socket::UNIX;
 use POSIX qw(WNOHANG);
 use Time::HiRes qw(sleep time);
+use Digest::SHA qw(hmac_sha256);
+use Math::BigInt;
 
 our $Binary = $ENV{OIE_REDIS_SERVER} || 'redis-server';
 
@@ -193,6 +196,24 @@ sub sleep_async {
     print $s _encode('DEBUG', 'SLEEP', $secs);
     $s->flush;
     return $s;
+}
+
+# The signed form of a lead id, computed here from the contract in
+# src/oie_id.h (not with the module's code): HMAC-SHA256(secret,
+# "oie-sig-v1" NUL id), its first 8 bytes as a big-endian integer, the 8
+# last base62 digits of it.
+sub sign_id {
+    my ($secret, $id) = @_;
+    my $mac = hmac_sha256("oie-sig-v1\0$id", $secret);
+    my $n = Math::BigInt->from_hex(unpack('H16', $mac));
+    my @a = ('0' .. '9', 'A' .. 'Z', 'a' .. 'z');
+    my $tag = '';
+    for (1 .. 8) {
+        my ($q, $r) = $n->copy->bdiv(62);
+        $tag = $a[$r->numify] . $tag;
+        $n = $q;
+    }
+    return "$id.$tag";
 }
 
 sub DESTROY {
