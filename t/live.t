@@ -1,0 +1,303 @@
+# Live intent scores in Redis after a scripted visit (click, confirmation,
+# page events), the sorted set oie:hot, intentLevel in /p, what is not
+# scored (unknown leads, forged ids, webdriver), counters kept exact when
+# two workers score one lead at once, and the hot-lead alert received once
+# by a local stand-in webhook that fails the first time.
+use strict;
+use warnings;
+use FindBin;
+BEGIN { push @INC, "$FindBin::Bin/lib" }
+use Test::More;
+use File::Temp qw(tempdir);
+use IO::Socket::INET;
+use JSON::PP ();
+use POSIX ();
+use Time::HiRes qw(sleep time);
+use OIE::Env;
+use OIE::Nginx;
+use OIE::Redis;
+use OIE::Events qw(event body);
+
+my $redis = OIE::Redis->new;
+my $P = $redis->port;
+my $dir = tempdir('oie-live-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+my $SECRET = 'live-secret-0123456789abc';
+open my $sf, '>', "$dir/secret" or die;
+print $sf $SECRET;
+close $sf;
+
+# the stand-in webhook: answers 500 to the first alert of each lead, 200
+# after; keeps every request's body, one JSON line each
+my $hook = IO::Socket::INET->new(Listen => 16, LocalAddr => '127.0.0.1',
+                                 LocalPort => 0, ReuseAddr => 1) or die $!;
+my $HP = $hook->sockport;
+my $received = "$dir/hook.ndjson";
+my $hook_pid = fork // die;
+if (!$hook_pid) {
+    my %n;
+    while (my $c = $hook->accept) {
+        local $/ = "\r\n";
+        my ($len, $line) = (0);
+        my $first = <$c>;
+        while (defined($line = <$c>) && $line ne "\r\n") {
+            $len = $1 if $line =~ /^Content-Length:\s*(\d+)/i;
+        }
+        my $body = '';
+        read($c, $body, $len) if $len;
+        open my $fh, '>>', $received or die;
+        print $fh JSON::PP->new->canonical->encode(
+            { request => $first =~ s/\r\n//r, body => $body }), "\n";
+        close $fh;
+        my ($lead) = $body =~ /"leadId":"([^"]*)"/;
+        my $status = $n{$lead // ''}++ ? '200 OK' : '500 Internal Server Error';
+        print $c "HTTP/1.1 $status\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        close $c;
+    }
+    POSIX::_exit(0);
+}
+close $hook;
+END { kill 'TERM', $hook_pid if $hook_pid; }
+
+my $ng = OIE::Nginx->new(workers => 2, http => <<H, server => <<S)->start;
+    oie_sink file \$EVENTS max_age=50ms;
+    oie_batch interval=10ms;
+    oie_redis 127.0.0.1:$P timeout=200ms;
+    oie_alert webhook=http://127.0.0.1:$HP/hook threshold=60 retries=3 pages=5;
+H
+    location /r/ { oie_redirect fallback=https://fallback.example/; }
+    location = /p { oie_personalize fields=firstName; }
+    location = /st { oie_secret $dir/secret; oie_track; }
+S
+
+my %json = ('Content-Type' => 'application/json');
+
+sub track {
+    my ($path, @ev) = @_;
+    my ($code, $h, $b) = $ng->request('POST', $path, body => body(@ev),
+                                      headers => \%json);
+    return $code;
+}
+
+sub ev {
+    my ($lead, %o) = @_;
+    return event(leadId => $lead, visitorId => "v-$lead",
+                 timestamp => int(time * 1000), %o);
+}
+
+# the score in oie:hot once it is $want (or what it is after a while)
+sub hot_score {
+    my ($lead, $want) = @_;
+    my $s;
+    for (1 .. 200) {
+        $s = $redis->cmd('ZSCORE', 'oie:hot', $lead);
+        last if defined $s && defined $want && $s == $want;
+        sleep 0.025;
+    }
+    return $s;
+}
+
+# what the webhook received about a lead
+sub hook_requests {
+    my ($lead) = @_;
+    return () unless -e $received;
+    open my $fh, '<', $received or die;
+    return grep { $_->{body} =~ /"leadId":"$lead"/ }
+           map { JSON::PP::decode_json($_) } <$fh>;
+}
+
+sub click_rows {
+    my @rows;
+    for my $f (glob $ng->events . '/email_clicks/*.ndjson') {
+        open my $fh, '<', $f or die;
+        push @rows, map { JSON::PP->new->utf8->decode($_) } <$fh>;
+    }
+    return @rows;
+}
+
+$redis->lead('live001', firstName => 'Lin', destination => 'https://example.com/',
+             campaign => 'q3-live');
+
+for (1 .. 200) {
+    my ($code, $h) = $ng->request('GET', '/p?i=live001');
+    last if $code == 200;
+    sleep 0.025;
+}
+
+subtest 'a click, then a pageview: confirmed, counted, scored' => sub {
+    my ($code, $h) = $ng->request('GET', '/r/live001');
+    is($h->{location}, 'https://example.com/?i=live001', 'the click');
+    my $pending;
+    for (1 .. 100) {
+        # written after the answer, at the end of the event loop's turn
+        last if defined($pending = $redis->cmd('GET', 'oie:click:live001'));
+        sleep 0.01;
+    }
+    like($pending, qr/^\d{13} q3-live$/, 'a click waits for confirmation');
+    cmp_ok($redis->cmd('PTTL', 'oie:click:live001'), '>', 1790000,
+           'for 30 minutes');
+
+    is(track('/t', ev('live001', url => 'https://example.com/pricing')), 204,
+       'a pageview of /pricing');
+
+    # recency 30 + sessions 1 (5) + confirmed click 1 (3) + high-intent 1 (10)
+    is(hot_score('live001', 48), 48, 'oie:hot: 48');
+    my $c = $redis->hash('oie:score:live001');
+    is($c->{sessions}, 1, 'sessions 1');
+    is($c->{pageviews}, 1, 'pageviews 1');
+    is($c->{high_intent_pageviews}, 1, 'high-intent pageviews 1');
+    is($c->{confirmed_clicks}, 1, 'confirmed clicks 1');
+    cmp_ok(abs($c->{last_seen_ms} - time * 1000), '<', 600000,
+           'last seen: now, on the server clock');
+    is(scalar(grep { !/^(last_seen_ms|sessions|pageviews|engaged_ms|max_scroll_depth|high_intent_pageviews|form_submits|confirmed_clicks|video_completes|downloads|contact_clicks|conversion_events|last_page_ms|last_human_click_ms)$/ } keys %$c),
+       0, 'only the fields of oie_score_input_t');
+    my $ttl = $redis->cmd('TTL', 'oie:score:live001');
+    cmp_ok($ttl, '>', 89 * 86400, 'the counters expire after 90 days');
+
+    is($redis->cmd('EXISTS', 'oie:click:live001'), 0, 'the click was taken');
+    my ($conf) = grep { $_->{event_type} eq 'click_confirmed' } click_rows();
+    for (1 .. 100) {
+        last if $conf;
+        sleep 0.025;
+        ($conf) = grep { $_->{event_type} eq 'click_confirmed' } click_rows();
+    }
+    ok($conf, 'a click_confirmed row');
+    is($conf->{lead_id}, 'live001', 'its lead');
+    is($conf->{visitor_id}, 'v-live001', 'the visitor who confirmed it');
+    is($conf->{campaign}, 'q3-live', 'the campaign of the click');
+    is($conf->{outcome}, 'ok', 'outcome ok');
+
+    is(track('/t', ev('live001', url => 'https://example.com/about')), 204,
+       'another pageview');
+    is(hot_score('live001', 48), 48, 'a second page of the same session: 48');
+    my @conf = grep { $_->{event_type} eq 'click_confirmed' } click_rows();
+    is(scalar @conf, 1, 'one click, one confirmation');
+    my $c2 = $redis->hash('oie:score:live001');
+    is($c2->{sessions}, 1, 'still one session');
+    is($c2->{pageviews}, 2, 'two pageviews');
+};
+
+subtest 'engagement and a form: the score and intentLevel follow' => sub {
+    is(track('/t', ev('live001', type => 'scroll', depth => 100),
+                   ev('live001', type => 'engagement', engagedMs => 130000),
+                   ev('live001', type => 'click', href => 'https://example.com/a.pdf',
+                      linkType => 'download', tag => 'a'),
+                   ev('live001', type => 'form_submit', formId => 'demo')),
+       204, 'four events in one batch');
+    # 30 + 8 + (engaged 8 + scroll 5 + download 3) + 10 + form 15
+    is(hot_score('live001', 79), 79, 'oie:hot: 79');
+    my $c = $redis->hash('oie:score:live001');
+    is($c->{engaged_ms}, 130000, 'engaged_ms');
+    is($c->{max_scroll_depth}, 100, 'max scroll depth');
+    is($c->{downloads}, 1, 'downloads');
+    is($c->{form_submits}, 1, 'form submits');
+    my ($code, $h, $b) = $ng->request('GET', '/p?i=live001');
+    is($b, qq({"firstName":"Lin","intentLevel":"hot"}\n), '/p: hot');
+};
+
+subtest 'not scored: unknown leads, no lead, webdriver, forged ids' => sub {
+    is(track('/t', ev('zzz9999')), 204, 'an unknown lead');
+    is(track('/t', event()), 204, 'no lead id');
+    $redis->lead('live003', firstName => 'Wd');
+    is(track('/t', ev('live003', webdriver => JSON::PP::true)), 204,
+       'a webdriver pageview');
+    is(track('/st', ev('live003')), 204, 'an unsigned id where ids are signed');
+    (my $forged = OIE::Redis::sign_id($SECRET, 'live003')) =~ s/\.(.)/'.' . ($1 eq 'Q' ? 'R' : 'Q')/e;
+    is(track('/st', ev($forged)), 204, 'a forged one');
+    my $good = OIE::Redis::sign_id($SECRET, 'live003');
+    is(track('/st', ev($good, url => 'https://example.com/demo')), 204,
+       'and, last, a genuine signed one');
+    # recency 30 + session 5 + high-intent 10
+    is(hot_score('live003', 45), 45, 'only the genuine one counted: 45');
+    is($redis->hash('oie:score:live003')->{pageviews}, 1, 'one pageview');
+    is($redis->cmd('EXISTS', 'oie:score:zzz9999'), 0, 'no counters for an unknown id');
+    is($redis->cmd('ZSCORE', 'oie:hot', 'zzz9999'), undef, 'nor a place in oie:hot');
+};
+
+subtest 'two workers scoring one lead at once: no event lost or counted twice' => sub {
+    $redis->lead('live002', firstName => 'Con');
+    my @pids;
+    for my $c (1 .. 4) {
+        my $pid = fork // die;
+        if (!$pid) {
+            my $ok = 0;
+            for my $i (1 .. 10) {
+                $ok++ if track('/t', ev('live002', url => "https://example.com/p$c-$i")) == 204;
+            }
+            POSIX::_exit($ok == 10 ? 0 : 1);
+        }
+        push @pids, $pid;
+    }
+    my $fails = 0;
+    for (@pids) { waitpid $_, 0; $fails++ if $? }
+    is($fails, 0, '40 pageviews accepted');
+    my $pv;
+    for (1 .. 200) {
+        $pv = $redis->hash('oie:score:live002')->{pageviews} // 0;
+        last if $pv >= 40;
+        sleep 0.025;
+    }
+    sleep 0.3;
+    $pv = $redis->hash('oie:score:live002')->{pageviews};
+    is($pv, 40, 'pageviews: exactly 40');
+    # recency 30 + 1 session (5) + 40 pageviews (5)
+    is($redis->cmd('ZSCORE', 'oie:hot', 'live002'), 40, 'oie:hot: 40');
+};
+
+subtest 'a lead crossing the threshold: one alert, delivered on the retry' => sub {
+    $redis->lead('alert01', firstName => 'Al', company => 'Hot Co',
+                 title => 'VP Sales', destination => 'https://example.com/');
+    $ng->request('GET', '/r/alert01');
+    is(track('/t', ev('alert01', url => 'https://example.com/pricing')), 204,
+       'a click and /pricing: 48, under 60');
+    is(hot_score('alert01', 48), 48, 'score 48');
+    is(track('/t', ev('alert01', type => 'form_submit', formId => 'demo')),
+       204, 'a form: 63');
+    is(hot_score('alert01', 63), 63, 'score 63');
+
+    my @req;
+    for (1 .. 400) {
+        @req = hook_requests('alert01');
+        last if @req >= 2;
+        sleep 0.025;
+    }
+    is(scalar @req, 2, 'the webhook was called twice: a 500, then a 200');
+    is($req[0]{request}, 'POST /hook HTTP/1.1', 'a POST');
+    is($req[0]{body}, $req[1]{body}, 'the retry sends the same alert');
+    my $alert = JSON::PP::decode_json($req[1]{body});
+    is($alert->{type}, 'hot_lead', 'type');
+    is($alert->{leadId}, 'alert01', 'leadId');
+    is($alert->{score}, 63, 'score');
+    is($alert->{level}, 'hot', 'level');
+    is($alert->{threshold}, 60, 'threshold');
+    like($alert->{at}, qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/, 'at');
+    is_deeply($alert->{lead}, { id => 'alert01', firstName => 'Al',
+                                company => 'Hot Co', title => 'VP Sales',
+                                campaign => 'q1-outbound',
+                                destination => 'https://example.com/' },
+              'the lead, without its email hash');
+    is_deeply($alert->{recentPages}, ['https://example.com/pricing'],
+              'the pages it saw');
+    my @keys = @{ $redis->cmd('KEYS', 'oie:alerted:alert01:*') };
+    is(scalar @keys, 1, 'claimed for the day');
+    like($keys[0], qr/^oie:alerted:alert01:\d{8}$/, 'by UTC day');
+
+    is(track('/t', ev('alert01', type => 'form_submit', formId => 'again')),
+       204, 'another form: 68');
+    is(hot_score('alert01', 68), 68, 'score 68');
+    is(track('/t', ev('alert01', url => 'https://example.com/plans')), 204,
+       'and a page');
+    hot_score('alert01', 73);
+    sleep 1.5;
+    is(scalar(hook_requests('alert01')), 2, 'no second alert the same day');
+    my @other = hook_requests('live001');
+    is(scalar @other, 2, 'live001 (79) was announced too, once, also retried');
+    like($ng->error_log, qr/alert for lead "alert01", attempt 1: refused \(HTTP 500\)/,
+         'the failed attempt is logged');
+    like($ng->error_log, qr/alert for lead "alert01" \(score 63\) delivered/,
+         'the delivery too');
+};
+
+$ng->quit;
+unlike($ng->error_log, qr/\[(alert|emerg|crit)\]/, 'no alert in the log');
+
+done_testing;
