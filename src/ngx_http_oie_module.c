@@ -580,6 +580,17 @@ ngx_http_oie_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    /*
+     * A worker that replaces one that died (the master respawns it) takes
+     * over what the dead one left: its .part files and spool claims.
+     */
+    if (omcf->sink == OIE_SINK_FILE) {
+        (void) ngx_http_oie_sink_file_prepare(cycle, &omcf->file);
+
+    } else {
+        (void) ngx_http_oie_spool_prepare(cycle);
+    }
+
     if (omcf->sink == OIE_SINK_BIGQUERY
         && ngx_http_oie_bq_init(cycle) != NGX_OK)
     {

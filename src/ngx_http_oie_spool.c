@@ -229,7 +229,7 @@ ngx_http_oie_spool_prepare(ngx_cycle_t *cycle)
     sh = omcf->shm_zone->data;
     sh->counters.spool_bytes = total;
 
-    if (files) {
+    if (files && ngx_process != NGX_PROCESS_WORKER) {
         ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
                       "oie: %ui spool files, %O bytes, waiting for replay",
                       files, total);
