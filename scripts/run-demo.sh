@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 RUN=$ROOT/build/run
 NGINX=${NGINX:-/usr/sbin/nginx}
-CONF=conf/oie-demo.conf
+PORT=${OIE_DEMO_PORT:-8080}
+CONF=build/run/oie-demo.conf
 
 mkdir -p "$RUN/tmp" "$RUN/events" "$RUN/redis"
 
@@ -43,6 +44,10 @@ if [ -f "$RUN/nginx.pid" ] && kill -0 "$(cat "$RUN/nginx.pid")" 2>/dev/null; the
 fi
 
 REDIS_PORT=$(free_port 6379)
+
+# the demo conf, with the ports of this run
+sed -e "s/127\.0\.0\.1:6379/127.0.0.1:$REDIS_PORT/g" \
+    -e "s/127\.0\.0\.1:8080/127.0.0.1:$PORT/g" conf/oie-demo.conf > "$CONF"
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' \
     --appendonly no --dir "$RUN/redis" --daemonize yes \
     --logfile "$RUN/redis/redis.log" >/dev/null
@@ -53,9 +58,9 @@ trap stop_all INT TERM EXIT
 
 echo
 echo "Outbound Intent Engine demo"
-echo "  landing page     http://127.0.0.1:8080/"
-echo "  event endpoint   POST http://127.0.0.1:8080/t"
-echo "  status           http://127.0.0.1:8080/oie/status"
+echo "  landing page     http://127.0.0.1:$PORT/"
+echo "  event endpoint   POST http://127.0.0.1:$PORT/t"
+echo "  status           http://127.0.0.1:$PORT/oie/status"
 echo "  redis            127.0.0.1:$REDIS_PORT"
 echo "  events land in   $RUN/events/events/*.ndjson (a file completes every 5s)"
 echo "  nginx log        $RUN/error.log"
@@ -64,19 +69,22 @@ if [ -x build/oie ] && [ -f pixel/examples/sample-leads.csv ]; then
     rm -rf "$RUN/campaign"
     build/oie campaign create --name "Demo Campaign" \
         --leads pixel/examples/sample-leads.csv \
-        --base-url http://127.0.0.1:8080 --landing http://127.0.0.1:8080/ \
+        --base-url http://127.0.0.1:$PORT --landing http://127.0.0.1:$PORT/ \
         --out "$RUN/campaign" >/dev/null
     build/oie leads push --redis "127.0.0.1:$REDIS_PORT" \
         "$RUN"/campaign/*identities*.ndjson >/dev/null
     echo
-    echo "Sample leads loaded into Redis; their tracking links:"
-    tail -n +2 "$RUN"/campaign/*.csv | head -5 \
-        | grep -o 'http://127.0.0.1:8080/r/[^,"]*' | sed 's/^/  /' || true
+    echo "Sample leads loaded into Redis; their tracking links (open one in a browser,"
+    echo "then watch the events arrive):"
+    tail -n +2 "$RUN"/campaign/*-urls.csv | head -5 \
+        | grep -o "http://127.0.0.1:$PORT/r/[^,\"]*" | sed 's/^/  /' || true
+    echo "  personalization: curl 'http://127.0.0.1:$PORT/p?i=<id>'"
+    echo "  clicks and opens land in $RUN/events/email_clicks/*.ndjson"
 fi
 
 echo
-echo "Try:  curl -i -X POST http://127.0.0.1:8080/t -H 'Content-Type: application/json' \\"
-echo "        -d '{\"events\":[{\"type\":\"pageview\",\"timestamp\":$(date +%s)000,\"sessionId\":\"s1\",\"visitorId\":\"v1\",\"url\":\"http://127.0.0.1:8080/\"}]}'"
+echo "Try:  curl -i -X POST http://127.0.0.1:$PORT/t -H 'Content-Type: application/json' \\"
+echo "        -d '{\"events\":[{\"type\":\"pageview\",\"timestamp\":$(date +%s)000,\"sessionId\":\"s1\",\"visitorId\":\"v1\",\"url\":\"http://127.0.0.1:$PORT/\"}]}'"
 echo
 echo "Press Ctrl-C to stop."
 
