@@ -352,6 +352,7 @@ ngx_http_oie_redis_stats(void)
 static void
 ngx_http_oie_redis_connect(ngx_http_oie_redis_link_t *l)
 {
+    ngx_uint_t                  level;
     ngx_connection_t           *c;
     redisAsyncContext          *ac;
     ngx_http_oie_redis_conf_t  *rc = ngx_http_oie_redis_rc;
@@ -371,7 +372,8 @@ ngx_http_oie_redis_connect(ngx_http_oie_redis_link_t *l)
     }
 
     if (ac->err) {
-        ngx_log_error(ngx_http_oie_redis_level(l),
+        level = ngx_http_oie_redis_level(l);
+        ngx_log_error(level,
                       ngx_http_oie_redis_log, 0,
                       "oie: redis %V (%s link): cannot connect: %s",
                       &rc->name, l->role, ac->errstr);
@@ -433,7 +435,10 @@ ngx_http_oie_redis_connect(ngx_http_oie_redis_link_t *l)
 }
 
 
-/* the first failure of an outage is an error, the retries are info */
+/*
+ * The first failure of an outage is an error, the retries are info.  Not
+ * to be called inside ngx_log_error(): the macro evaluates its level twice.
+ */
 static ngx_uint_t
 ngx_http_oie_redis_level(ngx_http_oie_redis_link_t *l)
 {
@@ -491,12 +496,14 @@ ngx_http_oie_redis_connect_timeout(ngx_event_t *ev)
 {
     ngx_http_oie_redis_link_t  *l = ev->data;
 
+    ngx_uint_t  level;
+
     if (l->ac == NULL || l->connected) {
         return;
     }
 
-    ngx_log_error(ngx_http_oie_redis_level(l),
-                  ngx_http_oie_redis_log, 0,
+    level = ngx_http_oie_redis_level(l);
+    ngx_log_error(level, ngx_http_oie_redis_log, 0,
                   "oie: redis %V (%s link): connect timed out",
                   &ngx_http_oie_redis_rc->name, l->role);
 
@@ -749,9 +756,12 @@ ngx_http_oie_redis_on_connect(const redisAsyncContext *ac, int status)
 {
     ngx_http_oie_redis_link_t  *l = ac->data;
 
+    ngx_uint_t  level;
+
     if (status != REDIS_OK) {
         /* hiredis frees the context next; the cleanup schedules a retry */
-        ngx_log_error(ngx_http_oie_redis_level(l),
+        level = ngx_http_oie_redis_level(l);
+        ngx_log_error(level,
                       ngx_http_oie_redis_log, 0,
                       "oie: redis %V (%s link): cannot connect: %s",
                       &ngx_http_oie_redis_rc->name, l->role, ac->errstr);

@@ -7,6 +7,7 @@ package OIE::Redis;
 # own, so tests need no redis-cli and fork nothing per command.
 #
 #   my $redis = OIE::Redis->new;            # started
+#   OIE::Redis->new(password => 'pw')       # requirepass; cmd() authenticates
 #   $redis->cmd(qw(HSET oie:lead:abc1234 destination https://x/));
 #   $redis->lead('abc1234', destination => 'https://x/', campaign => 'q1');
 #   $redis->stop; $redis->start;            # same port, empty again
@@ -58,6 +59,8 @@ sub start {
                 '--save', '', '--appendonly', 'no', '--dir', $self->{dir},
                 '--enable-debug-command', 'local',
                 '--logfile', "$self->{dir}/redis.log",
+                (defined $self->{password}
+                 ? ('--requirepass', $self->{password}) : ()),
                 @{ $self->{args} // [] });
     my $pid = fork // die "fork: $!";
     if (!$pid) {
@@ -111,9 +114,14 @@ sub log {
 
 sub _connect {
     my $self = shift;
-    return IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                                 PeerPort => $self->{port}, Timeout => 5)
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => $self->{port}, Timeout => 5)
         // die "cannot connect to redis: $!\n";
+    if (defined $self->{password}) {
+        print $s _encode('AUTH', $self->{password});
+        _read($s);
+    }
+    return $s;
 }
 
 sub _encode {
