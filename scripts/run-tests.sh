@@ -6,8 +6,31 @@
 set -u
 cd "$(dirname "$0")/.."
 
+# make test SAN=1 may build elsewhere; the Makefile says where
+build=${OIE_BUILD_DIR:-$PWD/build}
+
 export TEST_NGINX_BINARY=${TEST_NGINX_BINARY:-/usr/sbin/nginx}
-export TEST_NGINX_LOAD_MODULES=${TEST_NGINX_LOAD_MODULES:-"/usr/lib/nginx/modules/ndk_http_module.so $PWD/build/ngx_http_oie_module.so"}
+export TEST_NGINX_LOAD_MODULES=${TEST_NGINX_LOAD_MODULES:-"/usr/lib/nginx/modules/ndk_http_module.so $build/ngx_http_oie_module.so"}
 export OIE_ROOT=$PWD
+
+if [ "${SAN:-}" = 1 ]; then
+    # Debian's nginx is not instrumented: the module's ASan runtime must be
+    # preloaded, in nginx only (not perl or node).  Every caller of
+    # TEST_NGINX_BINARY or NGINX gets this wrapper; each report lands in
+    # TEST_NGINX_REPORT_DIR and fails the test file that caused it
+    # (t/lib/Test/Nginx/Sanitize.pm).
+    reports=$build/san-reports
+    rm -rf "$reports" && mkdir -p "$reports"
+    {
+        echo '#!/bin/sh'
+        echo "export LD_PRELOAD=$(gcc -print-file-name=libasan.so)"
+        echo "export ASAN_OPTIONS=halt_on_error=1:abort_on_error=1:detect_leaks=0:log_path=$reports/asan"
+        echo "export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_path=$reports/ubsan"
+        echo "exec $TEST_NGINX_BINARY \"\$@\""
+    } > "$build/nginx-san"
+    chmod +x "$build/nginx-san"
+    export TEST_NGINX_BINARY=$build/nginx-san NGINX=$build/nginx-san
+    export TEST_NGINX_REPORT_DIR=$reports
+fi
 
 exec perl t/run-suites.pl "$@"

@@ -14,6 +14,7 @@ use IO::Socket::INET;
 use JSON::PP ();
 use POSIX qw(WNOHANG);
 use Time::HiRes qw(sleep time);
+use Test::Nginx::Sanitize ();
 
 our $Binary = $ENV{TEST_NGINX_BINARY} || '/usr/sbin/nginx';
 
@@ -99,7 +100,9 @@ CONF
 
 sub _run {
     my ($self, @args) = @_;
-    my $out = `$Binary -p $self->{prefix}/ -c conf/nginx.conf @args 2>&1`;
+    # valgrind or TEST_NGINX_PREFIX_CMD (see Test::Nginx::Sanitize)
+    my $pre = join ' ', Test::Nginx::Sanitize::prefix(start => !@args);
+    my $out = `$pre $Binary -p $self->{prefix}/ -c conf/nginx.conf @args 2>&1`;
     return ($? >> 8, $out);
 }
 

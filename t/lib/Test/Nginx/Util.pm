@@ -17,6 +17,8 @@ use IO::Socket::INET ();
 use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(sleep time);
 
+use Test::Nginx::Sanitize ();
+
 use Exporter 'import';
 
 our @EXPORT = qw(
@@ -652,6 +654,9 @@ sub start_nginx {
     # nginx >= 1.19.5: startup messages go to our error.log, as they do
     # with a default-built nginx (Debian's default error log is stderr)
     push @cmd, '-e', $ErrLogFile if $NginxVersion >= 1.019005;
+
+    # valgrind, or what TEST_NGINX_PREFIX_CMD asks (Test::Nginx::Sanitize)
+    unshift @cmd, Test::Nginx::Sanitize::prefix(start => 1);
 
     unlink $StartupOutFile;
     undef $NginxPid;
