@@ -1314,6 +1314,12 @@ TEST_NGINX_LOG_LEVEL, TEST_NGINX_MASTER_PROCESS, TEST_NGINX_NO_CLEAN,
 TEST_NGINX_CHECK_ACCUM_ERR_LOG, TEST_NGINX_FORCE_RESTART_ON_TEST,
 TEST_NGINX_EVENT_TYPE, TEST_NGINX_WORKER_USER, TEST_NGINX_STOP_TIMEOUT (10).
 
+Memory checkers (L<Test::Nginx::Sanitize>): TEST_NGINX_USE_VALGRIND runs
+nginx under valgrind's memcheck with F<t/valgrind.supp>;
+TEST_NGINX_PREFIX_CMD puts a command before every nginx run;
+TEST_NGINX_REPORT_DIR is where ASan, UBSan and valgrind reports are looked
+for: one written while the file runs fails it, with the report shown.
+
 Exported: run_tests, plan, blocks, repeat_each, no_shuffle, workers,
 master_on, master_off, master_process_enabled, log_level, no_long_string,
 no_root_location, server_root, html_dir, server_port,
@@ -1343,7 +1349,7 @@ compiled in), and nginx >= 1.19.5 is started with C<-e> so startup
 messages land in error.log. For C<must_die> blocks the error_log checks
 also see nginx's startup output. A block without C<--- config> reuses the
 running nginx and its error_log checks only see lines written during it.
-HTTP/2, HTTP/3, curl, stap, valgrind, HUP reload, the check-leak and
+HTTP/2, HTTP/3, curl, stap, HUP reload, the check-leak and
 benchmark modes, and the embedded TCP/UDP servers are not implemented.
 
 =cut
