@@ -20,9 +20,20 @@
 #include "tap.h"
 
 
-#ifndef OIE_SHIPPED_NETWORKS
-#define OIE_SHIPPED_NETWORKS    "conf/scanner-networks.txt"
-#endif
+/* the shipped list, from $OIE_ROOT (make test) or the current directory */
+static const char *
+shipped_networks(void)
+{
+    static char  path[4096];
+    const char  *root;
+
+    root = getenv("OIE_ROOT");
+
+    snprintf(path, sizeof(path), "%s%sconf/scanner-networks.txt",
+             root ? root : "", root ? "/" : "");
+
+    return path;
+}
 
 
 static char  err[OIE_CIDR_ERR_MAX];
@@ -303,7 +314,7 @@ bench(void)
     t = oie_cidr_create();
 
     if (t == NULL
-        || oie_cidr_load_file(t, OIE_SHIPPED_NETWORKS, err, sizeof(err))
+        || oie_cidr_load_file(t, shipped_networks(), err, sizeof(err))
            != 0)
     {
         printf("# bench skipped: %s\n", err);
@@ -621,7 +632,7 @@ main(void)
     oie_cidr_free(t);
 
     t = oie_cidr_create();
-    if (oie_cidr_load_file(t, OIE_SHIPPED_NETWORKS, err, sizeof(err)) != 0) {
+    if (oie_cidr_load_file(t, shipped_networks(), err, sizeof(err)) != 0) {
         printf("# %s\n", err);
     }
 

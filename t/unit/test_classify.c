@@ -17,9 +17,20 @@
 #include "tap.h"
 
 
-#ifndef OIE_SHIPPED_NETWORKS
-#define OIE_SHIPPED_NETWORKS    "conf/scanner-networks.txt"
-#endif
+/* the shipped list, from $OIE_ROOT (make test) or the current directory */
+static const char *
+shipped_networks(void)
+{
+    static char  path[4096];
+    const char  *root;
+
+    root = getenv("OIE_ROOT");
+
+    snprintf(path, sizeof(path), "%s%sconf/scanner-networks.txt",
+             root ? root : "", root ? "/" : "");
+
+    return path;
+}
 
 
 #define CHROME                                                               \
@@ -465,7 +476,7 @@ main(void)
     nets = oie_cidr_create();
 
     if (nets == NULL
-        || oie_cidr_load_file(nets, OIE_SHIPPED_NETWORKS, err, sizeof(err))
+        || oie_cidr_load_file(nets, shipped_networks(), err, sizeof(err))
            != 0
         || oie_cidr_load_text(nets, "test.txt",
                               "198.18.0.0/15 probable test-probable\n", 36,
