@@ -167,6 +167,13 @@ void ngx_http_oie_last_error(ngx_log_t *log, const char *fmt, ...);
                                     n);                                       \
     }
 
+/* files: shared by the file sink and the spool */
+ngx_int_t ngx_http_oie_write_all(ngx_fd_t fd, u_char *buf, size_t len,
+    off_t *offset);
+off_t ngx_http_oie_whole_lines(u_char *path, ngx_log_t *log);
+ngx_pid_t ngx_http_oie_file_pid(const char *name, const char *after);
+ngx_uint_t ngx_http_oie_pid_alive(ngx_pid_t pid);
+
 /* the drain timer and the sinks */
 ngx_int_t ngx_http_oie_drain_init(ngx_cycle_t *cycle);
 void ngx_http_oie_drain_exit(ngx_cycle_t *cycle);

@@ -103,8 +103,7 @@ ngx_http_oie_file_recover(ngx_cycle_t *cycle, u_char *dir)
     DIR            *d;
     off_t           end;
     size_t          n;
-    u_char          part[NGX_MAX_PATH], done[NGX_MAX_PATH], c, *p, *q;
-    ngx_fd_t        fd;
+    u_char          part[NGX_MAX_PATH], done[NGX_MAX_PATH];
     ngx_pid_t       pid;
     struct dirent  *de;
 
@@ -122,44 +121,21 @@ ngx_http_oie_file_recover(ngx_cycle_t *cycle, u_char *dir)
         }
 
         /* "<time>-<pid>-<seq>.ndjson.part" */
-        p = (u_char *) ngx_strchr(de->d_name, '-');
-        q = p ? (u_char *) ngx_strchr(p + 1, '-') : NULL;
-        if (q == NULL) {
-            continue;
-        }
+        pid = ngx_http_oie_file_pid(de->d_name, NULL);
 
-        pid = ngx_atoi(p + 1, q - (p + 1));
-
-        if (pid > 0 && (kill(pid, 0) == 0 || ngx_errno != NGX_ESRCH)) {
+        if (pid == 0 || ngx_http_oie_pid_alive(pid)) {
             continue;
         }
 
         ngx_sprintf(part, "%s/%s%Z", dir, de->d_name);
         ngx_sprintf(done, "%s/%*s%Z", dir, n - 5, de->d_name);
 
-        fd = ngx_open_file(part, NGX_FILE_RDWR, NGX_FILE_OPEN, 0);
-        if (fd == NGX_INVALID_FILE) {
-            continue;
-        }
+        end = ngx_http_oie_whole_lines(part, cycle->log);
 
-        end = lseek(fd, 0, SEEK_END);
-
-        while (end > 0) {
-            if (pread(fd, &c, 1, end - 1) != 1 || c == '\n') {
-                break;
+        if (end <= 0) {
+            if (end == 0) {
+                (void) ngx_delete_file(part);
             }
-            end--;
-        }
-
-        if (ftruncate(fd, end) == -1) {
-            ngx_log_error(NGX_LOG_ALERT, cycle->log, ngx_errno,
-                          "oie: ftruncate(\"%s\") failed", part);
-        }
-
-        ngx_close_file(fd);
-
-        if (end == 0) {
-            (void) ngx_delete_file(part);
             continue;
         }
 
@@ -319,24 +295,10 @@ static ngx_int_t
 ngx_http_oie_file_flush(ngx_http_oie_file_t *f, u_char *buf, size_t len,
     ngx_log_t *log)
 {
-    ssize_t  n;
-
-    while (len) {
-        n = pwrite(f->fd, buf, len, f->size);
-
-        if (n == -1) {
-            if (ngx_errno == NGX_EINTR) {
-                continue;
-            }
-
-            ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
-                          "oie: write to sink file \"%s\" failed", f->part);
-            return NGX_ERROR;
-        }
-
-        buf += n;
-        len -= n;
-        f->size += n;
+    if (ngx_http_oie_write_all(f->fd, buf, len, &f->size) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
+                      "oie: write to sink file \"%s\" failed", f->part);
+        return NGX_ERROR;
     }
 
     return NGX_OK;

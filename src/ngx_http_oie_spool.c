@@ -47,65 +47,6 @@ static ngx_http_oie_spool_out_t  ngx_http_oie_spool_out = {
 static ngx_uint_t  ngx_http_oie_spool_seq;
 
 
-static ngx_pid_t
-ngx_http_oie_spool_pid_of(const char *name, const char *after)
-{
-    const char  *p, *q;
-
-    /* "<time>-<pid>-<seq>..." or "....claim-<pid>" */
-    p = after ? ngx_strstr(name, after) : ngx_strchr(name, '-');
-    if (p == NULL) {
-        return 0;
-    }
-
-    p += after ? ngx_strlen(after) : 1;
-
-    for (q = p; *q >= '0' && *q <= '9'; q++) { /* void */ }
-
-    return ngx_atoi((u_char *) p, q - p);
-}
-
-
-static ngx_uint_t
-ngx_http_oie_spool_alive(ngx_pid_t pid)
-{
-    return pid > 0 && (kill(pid, 0) == 0 || ngx_errno != NGX_ESRCH);
-}
-
-
-/* cut a file back to its last whole line; returns the new size */
-static off_t
-ngx_http_oie_spool_whole_lines(u_char *path, ngx_log_t *log)
-{
-    off_t     end;
-    u_char    c;
-    ngx_fd_t  fd;
-
-    fd = ngx_open_file(path, NGX_FILE_RDWR, NGX_FILE_OPEN, 0);
-    if (fd == NGX_INVALID_FILE) {
-        return -1;
-    }
-
-    end = lseek(fd, 0, SEEK_END);
-
-    while (end > 0) {
-        if (pread(fd, &c, 1, end - 1) != 1 || c == '\n') {
-            break;
-        }
-        end--;
-    }
-
-    if (ftruncate(fd, end) == -1) {
-        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
-                      "oie: ftruncate(\"%s\") failed", path);
-    }
-
-    ngx_close_file(fd);
-
-    return end;
-}
-
-
 ngx_int_t
 ngx_http_oie_spool_prepare(ngx_cycle_t *cycle)
 {
@@ -178,11 +119,11 @@ ngx_http_oie_spool_prepare(ngx_cycle_t *cycle)
         ngx_sprintf(path, "%V/%s%Z", &omcf->spool.dir, de->d_name);
 
         if (n > 11 && ngx_strcmp(de->d_name + n - 11, ".spool.part") == 0) {
-            pid = ngx_http_oie_spool_pid_of(de->d_name, NULL);
+            pid = ngx_http_oie_file_pid(de->d_name, NULL);
 
-            if (!ngx_http_oie_spool_alive(pid)) {
+            if (!ngx_http_oie_pid_alive(pid)) {
                 /* the writer is gone: finish its file for replay */
-                size = ngx_http_oie_spool_whole_lines(path, cycle->log);
+                size = ngx_http_oie_whole_lines(path, cycle->log);
                 ngx_sprintf(to, "%V/%*s%Z", &omcf->spool.dir, n - 5,
                             de->d_name);
 
@@ -202,9 +143,9 @@ ngx_http_oie_spool_prepare(ngx_cycle_t *cycle)
             }
 
         } else if (ngx_strstr(de->d_name, ".spool.claim-")) {
-            pid = ngx_http_oie_spool_pid_of(de->d_name, ".claim-");
+            pid = ngx_http_oie_file_pid(de->d_name, ".claim-");
 
-            if (!ngx_http_oie_spool_alive(pid)) {
+            if (!ngx_http_oie_pid_alive(pid)) {
                 p = (u_char *) ngx_strstr(de->d_name, ".claim-");
                 ngx_sprintf(to, "%V/%*s%Z", &omcf->spool.dir,
                             p - (u_char *) de->d_name, de->d_name);
@@ -331,7 +272,6 @@ static ngx_int_t
 ngx_http_oie_spool_write(u_char *buf, size_t len, ngx_log_t *log)
 {
     off_t                      start;
-    ssize_t                    n;
     ngx_tm_t                   tm;
     ngx_http_oie_spool_out_t  *out = &ngx_http_oie_spool_out;
     ngx_http_oie_main_conf_t  *omcf = ngx_http_oie_worker.omcf;
@@ -360,22 +300,10 @@ ngx_http_oie_spool_write(u_char *buf, size_t len, ngx_log_t *log)
 
     start = out->size;
 
-    while (len) {
-        n = pwrite(out->fd, buf, len, out->size);
-
-        if (n == -1) {
-            if (ngx_errno == NGX_EINTR) {
-                continue;
-            }
-
-            ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
-                          "oie: write to spool file \"%s\" failed", out->part);
-            goto failed;
-        }
-
-        buf += n;
-        len -= n;
-        out->size += n;
+    if (ngx_http_oie_write_all(out->fd, buf, len, &out->size) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
+                      "oie: write to spool file \"%s\" failed", out->part);
+        goto failed;
     }
 
     /* the batch is on disk before anyone is told it is safe */
