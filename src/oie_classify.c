@@ -773,6 +773,20 @@ oie_timing_attach(void *mem, size_t size)
 }
 
 
+int
+oie_timing_configure(oie_timing_t *tm, int64_t window_ms, int64_t idle_ms)
+{
+    if (tm == NULL || window_ms <= 0 || idle_ms <= 0) {
+        return -1;
+    }
+
+    tm->window_ms = window_ms;
+    tm->idle_ms = idle_ms;
+
+    return 0;
+}
+
+
 unsigned
 oie_timing_slots(const oie_timing_t *tm)
 {

@@ -210,6 +210,10 @@ oie_timing_t *oie_timing_init(void *mem, size_t size, int64_t window_ms,
 /* an existing table (after a reload): NULL if mem does not hold one */
 oie_timing_t *oie_timing_attach(void *mem, size_t size);
 
+/* new window and idle times for an existing table (a reload) */
+int oie_timing_configure(oie_timing_t *tm, int64_t window_ms,
+    int64_t idle_ms);
+
 /* records a hit of key at now_ms and says what came before */
 void oie_timing_hit(oie_timing_t *tm, const void *key, size_t len,
     int64_t now_ms, oie_timing_facts_t *facts);

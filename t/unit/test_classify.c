@@ -212,6 +212,15 @@ timing_tests(void)
             "idle for idle_ms: a new run");
     oie_timing_hit(tm, "", 0, 5000, &f);
     T_CHECK(f.hits == 1, "an empty key is a key");
+    T_CHECK(oie_timing_configure(tm, 100, 60000) == 0
+            && oie_timing_configure(tm, 0, 60000) == -1
+            && oie_timing_configure(NULL, 100, 100) == -1,
+            "configure: checks its times");
+    oie_timing_hit(tm, "lead2", 5, 3050, &f);
+    T_CHECK(f.hits == 2, "lead2 within 100 ms");
+    oie_timing_hit(tm, "lead2", 5, 3200, &f);
+    T_CHECK(f.hits == 1 && f.since_first_ms == 200,
+            "a window of 100 ms after configure");
     oie_timing_hit(NULL, "x", 1, 1, &f);
     T_CHECK(f.hits == 1 && f.since_first_ms == -1, "no table");
 
