@@ -30,6 +30,7 @@ OIE_REDIS=${OIE_REDIS:-redis:6379}
 OIE_FALLBACK_URL=${OIE_FALLBACK_URL:-https://example.com/}
 OIE_PERSONALIZE_FIELDS=${OIE_PERSONALIZE_FIELDS:-firstName,company}
 OIE_LINK_SECRET=${OIE_LINK_SECRET:-}
+OIE_IP_ANONYMIZE=${OIE_IP_ANONYMIZE:-off}
 
 NL='
 '
@@ -75,6 +76,7 @@ check OIE_REDIS "$OIE_REDIS" '[A-Za-z0-9._-]+:[0-9]{1,5}|unix:/[A-Za-z0-9._/-]+'
     'host:port or unix:/path'
 check OIE_FALLBACK_URL "$OIE_FALLBACK_URL" 'https?://[A-Za-z0-9._~:/?@!()*+,=%-]+' \
     'an http(s) URL without quotes, spaces, "#", "$", ";" or "&"'
+check OIE_IP_ANONYMIZE "$OIE_IP_ANONYMIZE" 'on|off' '"on" or "off"'
 check OIE_PERSONALIZE_FIELDS "$OIE_PERSONALIZE_FIELDS" '[A-Za-z0-9_]+(,[A-Za-z0-9_]+)*' \
     'field names separated by commas'
 
@@ -151,6 +153,7 @@ sed -e "s|@@OIE_HOME@@|$OIE_HOME|g" \
     -e "s|@@OIE_REDIS@@|$OIE_REDIS|g" \
     -e "s|@@OIE_FALLBACK_URL@@|$OIE_FALLBACK_URL|g" \
     -e "s|@@OIE_PERSONALIZE_FIELDS@@|$OIE_PERSONALIZE_FIELDS|g" \
+    -e "s|@@OIE_IP_ANONYMIZE@@|$OIE_IP_ANONYMIZE|g" \
     "$OIE_TEMPLATE" > "$OIE_CONF.tmp"
 
 if grep -q '@@OIE_[A-Z_]*@@' "$OIE_CONF.tmp"; then

@@ -56,6 +56,7 @@ sub prod_prefix {
     mkdirs(map { "$p$_" } qw(/etc/oie /var/lib/oie /var/www/oie /var/log/oie
                              /run /conf));
     tls_cert("$p/etc/oie/tls", 'track.example.com');
+    copy("$ROOT/conf/scanner-networks.txt", "$p/etc/oie/") or die $!;
     # as the conf's comment says: head -c 32 /dev/urandom | base64
     open my $r, '<:raw', '/dev/urandom' or die $!;
     read($r, my $bytes, 32) == 32 or die "urandom: $!";
@@ -283,6 +284,29 @@ subtest 'conf/oie-production.conf runs: TLS, BigQuery, Redis, signed ids, real_i
     ok($outcome{'email_open ok'}, 'BigQuery: the open');
     ok(grep({ /^email_click (?!ok)/ } keys %outcome), 'BigQuery: the untagged click, refused')
         or diag explain [keys %outcome];
+
+    # the scanner list is loaded: a click from Microsoft's mail scanners
+    ($code, $h, $body) = curl(%tls, url => "$base/oie/classify?kind=click",
+                              from => '127.0.0.1', headers => { 'User-Agent' => 'Mozilla/5.0' });
+    is($code, 200, '/oie/classify from 127.0.0.1: 200');
+    like($body, qr/"class":/, 'it answers a class') or diag $body;
+    ($code) = curl(%tls, url => "$base/oie/classify", from => '127.0.0.2');
+    is($code, 403, '/oie/classify from another address: 403');
+    my ($eop) = slurp("$ROOT/conf/scanner-networks.txt") =~ m{^(\d+\.\d+\.\d+)\.\d+/\d+\s+certain}m;
+    SKIP: {
+        skip 'no certain IPv4 network in conf/scanner-networks.txt', 3 unless $eop;
+        # a click through the balancer from that network: answered, labelled
+        ($code, $h) = curl(%tls, url => "$base/r/$signed", from => '127.0.0.3',
+                           headers => { 'X-Forwarded-For' => "$eop.9",
+                                        'User-Agent' => 'Mozilla/5.0' });
+        is($code, 302, "a click from $eop.9 (a listed scanner network): 302");
+        my $rows = $bq->wait_for(sub {
+            my @r = grep { ($_->{json}{ip} // '') eq "$eop.9" } @{ $bq->rows('email_clicks') };
+            @r ? \@r : undef
+        }, 10) // [];
+        is(scalar @$rows, 1, 'its row is in BigQuery');
+        is($rows->[0]{json}{traffic_class}, 'scanner', 'labelled scanner');
+    }
 
     my ($versioned) = map { m{([^/]+)$} } glob "$p/var/www/oie/pixel.*.min.js";
     SKIP: {

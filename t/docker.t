@@ -301,7 +301,7 @@ subtest 'entrypoint: renders a conf that passes nginx -t' => sub {
                              OIE_STATUS_ALLOW => '10.1.2.3', OIE_LINK_SECRET => "$t/secret",
                              OIE_WORKERS => 3, OIE_ZONE_SIZE => '8m', OIE_SERVER_NAME => 'track.example.com',
                              OIE_FALLBACK_URL => 'https://example.com/?from=mail',
-                             OIE_PERSONALIZE_FIELDS => 'firstName' }],
+                             OIE_PERSONALIZE_FIELDS => 'firstName', OIE_IP_ANONYMIZE => 'on' }],
         ['any origin', { OIE_ALLOWED_ORIGINS => '*' }],
     );
     for my $c (@cases) {
@@ -341,6 +341,7 @@ subtest 'entrypoint: refuses what does not fit, and runs nothing' => sub {
         [OIE_REDIS => 'redis', qr/OIE_REDIS/],
         [OIE_PERSONALIZE_FIELDS => 'email;', qr/OIE_PERSONALIZE_FIELDS/],
         [OIE_LINK_SECRET => "$t/nope", qr/OIE_LINK_SECRET: cannot read/],
+        [OIE_IP_ANONYMIZE => 'yes', qr/OIE_IP_ANONYMIZE="yes" is not valid: expected "on" or "off"/],
     );
     for my $b (@bad) {
         my ($k, $v, $re, %more) = @$b;
