@@ -84,8 +84,9 @@ static ngx_int_t ngx_http_oie_classify_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static void ngx_http_oie_classify_headers(ngx_http_request_t *r,
     oie_classify_in_t *in);
-static void ngx_http_oie_classify_hit(ngx_http_oie_classify_main_conf_t *cmcf,
-    u_char prefix, ngx_str_t *key, oie_timing_facts_t *f);
+static void ngx_http_oie_classify_hits(ngx_http_oie_classify_main_conf_t
+    *cmcf, u_char prefix, ngx_str_t *key, ngx_str_t *campaign,
+    oie_timing_facts_t *f, oie_timing_facts_t *fc);
 static void ngx_http_oie_classify_result(ngx_http_oie_traffic_t *t);
 
 
@@ -529,7 +530,7 @@ ngx_http_oie_classify_request(ngx_http_request_t *r, ngx_uint_t kind,
     ngx_http_oie_traffic_t *t)
 {
     ngx_http_oie_req_ctx_t             *ctx;
-    oie_timing_facts_t                  f;
+    oie_timing_facts_t                  f, fc;
     ngx_http_oie_classify_loc_conf_t   *clcf;
     ngx_http_oie_classify_main_conf_t  *cmcf;
 
@@ -567,16 +568,16 @@ ngx_http_oie_classify_request(ngx_http_request_t *r, ngx_uint_t kind,
     t->in.webdriver = webdriver ? 1 : 0;
 
     if (cmcf->zone && key && key->len) {
-        ngx_http_oie_classify_hit(cmcf, kind == OIE_KIND_PAGE ? 'v' : 'l',
-                                  key, &f);
+        fc.hits = 0;
+
+        ngx_http_oie_classify_hits(cmcf, kind == OIE_KIND_PAGE ? 'v' : 'l',
+                                   key, kind == OIE_KIND_PAGE ? NULL
+                                                              : campaign,
+                                   &f, &fc);
 
         t->in.hits = f.hits;
         t->in.since_first_ms = f.since_first_ms;
-
-        if (kind != OIE_KIND_PAGE && campaign && campaign->len) {
-            ngx_http_oie_classify_hit(cmcf, 'c', campaign, &f);
-            t->in.campaign_hits = f.hits;
-        }
+        t->in.campaign_hits = fc.hits;
     }
 
     t->conf = &cmcf->conf;
@@ -860,12 +861,14 @@ ngx_http_oie_classify_headers(ngx_http_request_t *r, oie_classify_in_t *in)
 }
 
 
+/* the hits of the key and of the campaign (if any), under one lock */
 static void
-ngx_http_oie_classify_hit(ngx_http_oie_classify_main_conf_t *cmcf,
-    u_char prefix, ngx_str_t *key, oie_timing_facts_t *f)
+ngx_http_oie_classify_hits(ngx_http_oie_classify_main_conf_t *cmcf,
+    u_char prefix, ngx_str_t *key, ngx_str_t *campaign,
+    oie_timing_facts_t *f, oie_timing_facts_t *fc)
 {
-    u_char            k[OIE_CLASSIFY_KEY_MAX];
-    size_t            n;
+    u_char            k[OIE_CLASSIFY_KEY_MAX], c[OIE_CLASSIFY_KEY_MAX];
+    size_t            n, m;
     oie_timing_t     *tm;
     ngx_slab_pool_t  *shpool;
 
@@ -876,8 +879,22 @@ ngx_http_oie_classify_hit(ngx_http_oie_classify_main_conf_t *cmcf,
     k[0] = prefix;
     ngx_memcpy(k + 1, key->data, n);
 
+    m = 0;
+
+    if (campaign && campaign->len) {
+        m = ngx_min(campaign->len, sizeof(c) - 1);
+        c[0] = 'c';
+        ngx_memcpy(c + 1, campaign->data, m);
+    }
+
     ngx_shmtx_lock(&shpool->mutex);
+
     oie_timing_hit(tm, k, n + 1, (int64_t) ngx_current_msec, f);
+
+    if (m) {
+        oie_timing_hit(tm, c, m + 1, (int64_t) ngx_current_msec, fc);
+    }
+
     ngx_shmtx_unlock(&shpool->mutex);
 }
 
