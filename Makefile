@@ -29,6 +29,9 @@ UNIT_BINS   := $(patsubst t/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
 
 BUILD_TARGETS := $(MODULE)
 
+# the fragments below define targets of their own: plain make is make all
+.DEFAULT_GOAL := all
+
 -include src/cli/cli.mk
 -include pixel/pixel.mk
 -include sql/sql.mk
