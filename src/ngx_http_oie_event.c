@@ -8,6 +8,7 @@
  */
 
 #include "ngx_http_oie_module.h"
+#include "ngx_http_oie_classify.h"
 #include "oie_event.h"
 
 
@@ -18,8 +19,10 @@ static ngx_int_t ngx_http_oie_copy_str(ngx_http_request_t *r, oie_jval_t *v,
 
 
 /* per worker: a batch is parsed and written before the next one starts */
-static oie_wire_batch_t  ngx_http_oie_wire;
-static u_char            ngx_http_oie_row_buf[OIE_MAX_ROW];
+static oie_wire_batch_t        ngx_http_oie_wire;
+static u_char                  ngx_http_oie_row_buf[OIE_MAX_ROW];
+static ngx_http_oie_traffic_t  ngx_http_oie_traffic;
+static ngx_http_oie_traffic_t  ngx_http_oie_traffic_ev;
 
 ngx_http_oie_event_observer_pt  ngx_http_oie_event_observer;
 
@@ -28,12 +31,16 @@ ngx_int_t
 ngx_http_oie_events_rows(ngx_http_request_t *r, u_char *body, size_t len,
     ngx_array_t *rows, ngx_str_t *err, ngx_uint_t *reason)
 {
-    u_char                 id[OIE_EVENT_ID_LEN];
-    size_t                 n;
-    ngx_uint_t             i;
-    oie_row_ctx_t          ctx;
-    oie_wire_batch_t      *b = &ngx_http_oie_wire;
-    ngx_http_oie_event_t  *ev;
+    u_char                  id[OIE_EVENT_ID_LEN];
+    size_t                  n;
+    ngx_int_t               classified;
+    ngx_str_t               vid, ip;
+    ngx_uint_t              i;
+    oie_row_ctx_t           ctx;
+    oie_wire_batch_t       *b = &ngx_http_oie_wire;
+    ngx_http_oie_event_t   *ev;
+    ngx_http_oie_traffic_t *tr = &ngx_http_oie_traffic;
+    ngx_http_oie_traffic_t *etr = &ngx_http_oie_traffic_ev;
 
     switch (oie_event_parse(body, len, b)) {
 
@@ -57,8 +64,23 @@ ngx_http_oie_events_rows(ngx_http_request_t *r, u_char *body, size_t len,
     ctx.event_id_len = OIE_EVENT_ID_LEN;
     ctx.received_ms = ngx_http_oie_now_msec();
     ctx.sent_at = b->sent_at;
-    ctx.ip = r->connection->addr_text.data;
-    ctx.ip_len = r->connection->addr_text.len;
+    /* one classification per request (and one timing hit), keyed by the
+     * first event's visitor; each event adds its own webdriver flag */
+    if (ngx_http_oie_copy_str(r, &b->ev[0].f[OIE_F_VISITOR_ID], &vid)
+        != NGX_OK
+        || ngx_http_oie_client_ip(r, &ip) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    classified = ngx_http_oie_classify_request(r, OIE_KIND_PAGE, &vid, NULL,
+                                               0, tr);
+
+    ctx.ip = ip.data;
+    ctx.ip_len = ip.len;
+    ctx.traffic_class = NULL;
+    ctx.traffic_reasons = NULL;
+    ctx.traffic_reasons_len = 0;
 
     if (r->headers_in.user_agent) {
         ctx.user_agent = r->headers_in.user_agent->value.data;
@@ -78,6 +100,14 @@ ngx_http_oie_events_rows(ngx_http_request_t *r, u_char *body, size_t len,
         ngx_memzero(ev, sizeof(ngx_http_oie_event_t));
 
         ngx_http_oie_event_id(id);
+
+        if (classified == NGX_OK) {
+            ngx_http_oie_classify_event(tr, b->ev[i].f[OIE_F_WEBDRIVER].kind
+                                            == OIE_J_TRUE, etr);
+            ctx.traffic_class = etr->name;
+            ctx.traffic_reasons = etr->reasons.data;
+            ctx.traffic_reasons_len = etr->reasons.len;
+        }
 
         n = oie_event_row(&b->ev[i], &ctx, ngx_http_oie_row_buf,
                           sizeof(ngx_http_oie_row_buf));

@@ -1534,6 +1534,18 @@ oie_event_row(const oie_wire_event_t *ev, const oie_row_ctx_t *ctx,
                                                 : ctx->user_agent_len);
     }
 
+    if (ctx->traffic_class) {
+        oie_put_key(&o, "traffic_class");
+        oie_put(&o, "\"", 1);
+        oie_put(&o, ctx->traffic_class, strlen(ctx->traffic_class));
+        oie_put(&o, "\"", 1);
+
+        if (ctx->traffic_reasons_len) {
+            oie_put_key(&o, "traffic_reasons");
+            oie_put(&o, ctx->traffic_reasons, ctx->traffic_reasons_len);
+        }
+    }
+
     oie_put(&o, "}", 1);
 
     return o.full ? 0 : (size_t) (o.p - buf);

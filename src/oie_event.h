@@ -112,6 +112,9 @@ typedef struct {
     size_t                ip_len;
     const unsigned char  *user_agent;       /* NULL: absent */
     size_t                user_agent_len;
+    const char           *traffic_class;    /* NULL: not classified */
+    const unsigned char  *traffic_reasons;  /* a JSON array of strings */
+    size_t                traffic_reasons_len;
 } oie_row_ctx_t;
 
 

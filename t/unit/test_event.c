@@ -37,6 +37,9 @@ row(size_t i)
     ctx.ip_len = 8;
     ctx.user_agent = (const unsigned char *) "UA \"x\"\x01\xff";
     ctx.user_agent_len = 8;
+    ctx.traffic_class = NULL;
+    ctx.traffic_reasons = NULL;
+    ctx.traffic_reasons_len = 0;
 
     n = oie_event_row(&b.ev[i], &ctx, buf, sizeof(buf) - 1);
     buf[n] = '\0';
