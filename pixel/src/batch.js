@@ -27,7 +27,7 @@ export const retryQueue = (get, set, max = 200) => ({
     add: (events) => set([].concat(get() || [], events).slice(-max)),
     take() {
         const a = [].concat(get() || []);
-        set([]);
+        if (a.length) set([]);
         return a;
     },
 });

@@ -116,7 +116,8 @@ const boot = () => {
         const q = batcher(safe(post));
         const replay = safe(() => {
             retry = 0;
-            const a = N.onLine ? rq.take() : [];
+            // a page on its way out leaves the queue to the next one
+            const a = N.onLine && !gone ? rq.take() : [];
             if (a.length) {
                 a.forEach(q.push);
                 q.flush();

@@ -6,7 +6,7 @@
 // tests fail, unless OIE_SKIP_BROWSER=1 says to skip them.
 
 import { spawn, execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, mkdirSync, readdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, mkdirSync, readdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -57,12 +57,17 @@ const canConnect = (port) => new Promise((ok) => {
 export const startNginx = async ({ tls = false } = {}) => {
     requireParts();
     const dir = mkdtempSync(join(tmpdir(), 'oie-pixel-'));
-    chmodSync(dir, 0o755);          // workers run as nobody when we are root
+    chmodSync(dir, process.env.OIE_CORE ? 0o777 : 0o755);   // workers run as nobody when we are root
     const port = await freePort();
     const tlsPort = tls ? await freePort() : 0;
     const sink = join(dir, 'sink');
     mkdirSync(join(dir, 'logs'));
     mkdirSync(sink);
+    // nginx runs a private copy of the module: a rebuild writes the .so in
+    // place, and a running nginx that has it mapped would see its code and
+    // data change under it (and its workers crash).
+    const module = join(dir, 'ngx_http_oie_module.so');
+    copyFileSync(MODULE, module);
     if (tls) {
         execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2',
                                  '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
@@ -71,9 +76,10 @@ export const startNginx = async ({ tls = false } = {}) => {
     }
     const conf = `
 load_module ${NDK};
-load_module ${MODULE};
+load_module ${module};
 worker_processes 1;
 pid ${dir}/nginx.pid;
+${process.env.OIE_CORE ? `worker_rlimit_core 1g; working_directory ${dir};` : ''}
 error_log ${dir}/logs/error.log info;
 events { worker_connections 256; }
 http {
@@ -145,6 +151,9 @@ http {
     let stderr = '';
     proc.stderr.on('data', (d) => { stderr += d; });
     const exited = new Promise((ok) => proc.on('exit', (code, sig) => ok({ code, sig })));
+    // a test process that ends early takes its nginx with it
+    const reap = () => proc.exitCode === null && proc.kill('SIGKILL');
+    process.on('exit', reap);
     for (let i = 0; i < 100 && !(await canConnect(port)); i++) {
         if (proc.exitCode !== null) break;
         await sleep(50);
@@ -167,7 +176,25 @@ http {
                 if (pred(rows)) return rows;
                 await sleep(100);
             }
+            process.stderr.write(`# waited ${tries / 10} s for the sink; ${await this.health()}\n`);
             return rows;
+        },
+        // Whether nginx still answers, asked without the browser.
+        async health() {
+            try {
+                const r = await fetch(base + '/fixtures/blank.html', { signal: AbortSignal.timeout(3000) });
+                return `nginx answers ${r.status}`;
+            } catch (e) {
+                let ps = '';
+                try {
+                    ps = execFileSync('sh', ['-c', `ps -eo pid,ppid,stat,pcpu,wchan:25,cmd | grep -E "${proc.pid}|PID" | grep -v grep;
+                        for p in $(pgrep -P ${proc.pid}) ${proc.pid}; do echo "== $p"; gdb -p $p -batch -ex bt 2>/dev/null | grep '^#' | head -20; done;
+                        ls -la ${dir} ${dir}/logs; ss -ltnp | grep ${port}`]).toString();
+                } catch (x) {
+                    ps = String(x);
+                }
+                return `nginx does not answer (${e.message}); log:\n${readLog(dir).slice(-1500)}\n${ps}`;
+            }
         },
         // Rows whose visitor is `vid`, once `pred` holds for them.
         async rowsOf(vid, pred = (r) => r.length > 0) {
@@ -186,6 +213,8 @@ http {
             return readRows(join(sink, 'events'));
         },
         cleanup() {
+            // OIE_KEEP=1 keeps the prefix (config, logs, sink) for a look
+            if (process.env.OIE_KEEP) return process.stderr.write(`# kept ${dir}\n`);
             rmSync(dir, { recursive: true, force: true });
         },
     };
