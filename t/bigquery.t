@@ -241,6 +241,31 @@ subtest 'quit during a stalled upload: spooled, then replayed at start' => sub {
     $ng->quit;
 };
 
+subtest 'worker_shutdown_timeout cuts a long stalled upload short' => sub {
+    $bq->reset;
+    my $spool = "$spool_root/wst";
+    my $ng = OIE::Nginx->new(workers => 1, main => 'worker_shutdown_timeout 1s;', http => <<"H")->start;
+        oie_sink bigquery project=oie-test dataset=outbound_sales
+                 credentials=@{[ $bq->key_file ]} endpoint=@{[ $bq->url ]}/bigquery/v2
+                 timeout=60s;
+        oie_spool $spool;
+        oie_batch rows=50 interval=20ms;
+H
+    $bq->fault(action => 'stall', count => 100);
+    send_events($ng, 'wst', 10);
+    sleep 0.5;
+    my $t0 = time;
+    $ng->quit(30);
+    my $took = time - $t0;
+    ok(!$ng->pid, sprintf('nginx exited in %.1fs', $took));
+    ok($took < 10, 'well before the 60s upload timeout');
+    $bq->clear_faults;
+    $bq->reset;
+    $ng->start;
+    stored_once('wst', 10, 'spooled at exit, replayed after restart');
+    $ng->quit;
+};
+
 subtest 'credentials=metadata takes the token from the metadata server' => sub {
     $bq->reset;
     my $ng = OIE::Nginx->new(workers => 1, http => <<"H")->start;
