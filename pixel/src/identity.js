@@ -23,9 +23,9 @@ export const formatId = (who) => who.id + (who.lead ? '.l' : '');
 // browser had before a (new) lead id arrived, so the warehouse can stitch
 // the earlier visits.
 export const resolveId = (cookie, stored, urlId, now, mint) => {
-    const had = parseId(cookie) || (stored && stored.x > now && parseId(stored.v));
+    const had = parseId(cookie) || (stored?.x > now && parseId(stored.v));
     if (validId(urlId) && !(had && had.lead && had.id == urlId)) {
-        return { id: urlId, lead: true, prev: had ? had.id : undefined };
+        return { id: urlId, lead: true, prev: had?.id };
     }
     return had || { id: mint(), lead: false };
 };

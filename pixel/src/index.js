@@ -49,12 +49,12 @@ const set = (k, v) => {
 };
 
 const boot = () => {
-    if (W.oie && W.oie.track) return;           // loaded twice
+    if (W.oie?.track) return;                   // loaded twice
 
     const pre = W.oie,
           S = D.currentScript || D.querySelector('script[src*="pixel"]'),
-          cfg = (S && S.dataset) || {},
-          base = (S && S.src) || L.href,
+          cfg = S?.dataset || {},
+          base = S?.src || L.href,
           endpoint = new URL(cfg.endpoint || '/t', base).href,
           honor = cfg.honor || '',
           cookie = '; Path=/; SameSite=Lax' + (L.protocol == 'https:' ? '; Secure' : ''),
@@ -64,16 +64,15 @@ const boot = () => {
     // not bookmarked, shared or passed on as a referrer.
     if (urlId != null) H.replaceState(H.state, '', L.pathname + stripId(L.search) + L.hash);
 
-    // Consent: until it is given nothing runs, nothing is stored or sent.
-    let allowed = get(KC) || !(cfg.consent == 'required'
-        || (/gpc/i.test(honor) && N.globalPrivacyControl === true)
-        || (/dnt/i.test(honor) && (N.doNotTrack == '1' || W.doNotTrack == '1')));
-    let started = 0, flush = () => {}, track = flush;
+    // Calls made before the tracker runs wait here (at most 50); 0 once
+    // there is no consent to wait for.
+    let allowed, started, early = [], flush = () => {}, track = flush;
 
     const start = () => {
+        if (started || !allowed) return;
         started = 1;
         const m = /(^|; )_oie_id=([^;]*)/.exec(D.cookie),
-              who = resolveId(m && m[2], get(KI), urlId, now(), rid),
+              who = resolveId(m?.[2], get(KI), urlId, now(), rid),
               id = formatId(who),
               lead = who.lead ? who.id : undefined;
 
@@ -105,7 +104,7 @@ const boot = () => {
             const body = JSON.stringify({ events: b, meta: { sentAt: now() } });
             if (!allowed) return;
             if (!N.onLine) return park(b);
-            if (hide && N.sendBeacon && N.sendBeacon(endpoint, body)) return;
+            if (hide && N.sendBeacon?.(endpoint, body)) return;
             // A string body goes as text/plain;charset=UTF-8: no preflight.
             // A fetch the browser drops as the page unloads is not a
             // failure: keepalive still delivers it, so it is not parked
@@ -190,7 +189,8 @@ const boot = () => {
 
         // SPA navigation: a pushState/replaceState/popstate that changes the
         // page (not only its #hash) is a page view. Checked a tick later, so
-        // the app has set its new title and a push+replace pair counts once.
+        // the app has rendered and set its title, and a push+replace pair
+        // counts once.
         const route = safe(() => {
             const ref = pageUrl;
             if (scrub(L.href).split('#')[0] != ref.split('#')[0]) {
@@ -211,7 +211,7 @@ const boot = () => {
                 return r;
             };
         }
-        on(W, 'popstate', route);
+        on(W, 'popstate', () => setTimeout(route));
         on(W, 'pageshow', safe((e) => {
             if (e.persisted) {                      // back from the bfcache
                 gone = 0;
@@ -233,8 +233,8 @@ const boot = () => {
         on(W, 'scroll', scroll, { passive: true });
         on(W, 'load', () => setTimeout(scroll));
 
-        // Clicks on links and buttons. The text is the element's own label,
-        // never the value of an input.
+        // Clicks on links and buttons. The text is the element's visible
+        // text, never the value of an input.
         on(D, 'click', safe((e) => {
             const el = e.target.closest('a,button,[role=button],[type=submit],[type=button]');
             if (el) {
@@ -242,7 +242,7 @@ const boot = () => {
                 emit('click', {
                     tag: el.tagName.toLowerCase(),
                     elementId: cut(el.id, 128),
-                    text: label(el.tagName == 'INPUT' ? el.getAttribute('aria-label') : el.innerText),
+                    text: label(el.innerText),      // an <input>'s is empty: its value is never read
                     href: h ? scrub(h) : undefined,
                     linkType: h ? linkType(h, L.host, el.hasAttribute('download')) : 'button',
                 });
@@ -294,26 +294,39 @@ const boot = () => {
             personalize(u.href).then((d) => { data = d; });
         }
         replay();
+        early.map((a) => track(...a));
     };
 
     W.oie = {
-        track: safe((...a) => track(...a)),
+        track: safe((...a) => (started ? track(...a) : early && early.length < 50 && early.push(a))),
         flush: safe(() => flush()),
         consent: safe((yes) => {
             allowed = !!yes;
             if (yes) {
                 set(KC, 1);
-                started || start();
+                start();
             } else {
+                early = 0;
                 D.cookie = KI + '=; Max-Age=0' + cookie;
                 for (const k of [KI, KS, KQ, KC]) localStorage.removeItem(k);
             }
         }),
     };
-    if (allowed) start();
     // Calls queued before the script arrived:
     //   window.oie = window.oie || []; oie.push(['track', 'signup', {plan: 'pro'}]);
     if (pre) pre.forEach((c) => W.oie[c[0]](...c.slice(1)));
+
+    // The rest waits for the next task: the page's own work (parsing,
+    // rendering, input) is not held up while the tag runs. Consent: until
+    // it is given nothing runs, nothing is stored or sent.
+    setTimeout(safe(() => {
+        if (allowed == null) {
+            allowed = get(KC) || !(cfg.consent == 'required'
+                || (/gpc/i.test(honor) && N.globalPrivacyControl === true)
+                || (/dnt/i.test(honor) && (N.doNotTrack == '1' || W.doNotTrack == '1')));
+        }
+        allowed ? start() : (early = 0);
+    }));
 };
 
 safe(boot)();

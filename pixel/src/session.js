@@ -26,7 +26,7 @@ export const arrival = (search, leadId) => {
 // page's arrival (only on its first event; null afterwards). Returns the new
 // state (a new id when this call started a new session).
 export const touch = (s, now, url, arr, mint) => {
-    if (!s || !s.id || !(now - s.t <= TIMEOUT) || (arr && arr.k && arr.k != s.k)) {
+    if (!(s?.id && now - s.t <= TIMEOUT) || (arr?.k && arr.k != s.k)) {
         return { id: mint(), s: now, t: now, e: url, x: url, k: '', u: {}, ...arr };
     }
     return { ...s, t: now, x: url };

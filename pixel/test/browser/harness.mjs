@@ -93,8 +93,8 @@ http {
     scgi_temp_path ${dir}/scgi;
 
     oie_zone oie 8m;
-    oie_sink file ${sink} max_age=300ms;
-    oie_batch rows=100 interval=100ms;
+    oie_sink file ${sink} max_age=100ms;
+    oie_batch rows=100 interval=50ms;
 
     server {
         listen 127.0.0.1:${port};
@@ -122,6 +122,9 @@ http {
             default_type application/json;
             if ($arg_i = "NoSuch1") {
                 return 404 '{"error":"unknown id"}';
+            }
+            if ($arg_i = "Down503") {
+                return 503 '{"error":"redis unavailable"}';
             }
             if ($arg_i = "Html123") {
                 return 200 '{"firstName":"<img src=x onerror=window.__xss=1>","company":"A&B <Co>"}';
@@ -167,16 +170,16 @@ http {
         dir, port, base, sink, tlsBase: tls ? `https://127.0.0.1:${tlsPort}` : undefined,
         fail: (on) => (on ? writeFileSync(join(dir, 'fail'), '') : rmSync(join(dir, 'fail'), { force: true })),
         events: () => readRows(join(sink, 'events')),
-        // Polls the sink (files complete every 300 ms) until `pred` holds
+        // Polls the sink (files complete every 100 ms) until `pred` holds
         // for the rows; bounded. Returns the rows either way.
-        async waitFor(pred, tries = 150) {
+        async waitFor(pred, tries = 300) {
             let rows = [];
             for (let i = 0; i < tries; i++) {
                 rows = this.events();
                 if (pred(rows)) return rows;
-                await sleep(100);
+                await sleep(50);
             }
-            process.stderr.write(`# waited ${tries / 10} s for the sink; ${await this.health()}\n`);
+            process.stderr.write(`# waited ${tries / 20} s for the sink; ${await this.health()}\n`);
             return rows;
         },
         // Whether nginx still answers, asked without the browser.
@@ -248,11 +251,12 @@ export const readRows = (dir) => {
 
 let pw;
 // Headless Debian Chromium, a fresh profile each launch.
-export const launch = async () => {
+export const launch = async (extra = {}) => {
     pw = pw || await import('playwright-core');
     return pw.chromium.launch({
         executablePath: CHROMIUM,
         headless: true,
+        ...extra,
         // No name resolves but the loopback's: nothing leaves this machine,
         // whatever a page links to (request interception would do it too,
         // but it drops the beacons a closing page sends).
@@ -291,3 +295,7 @@ export const stored = (page) => page.evaluate(() => ({
 }));
 
 export const flush = (page) => page.evaluate(() => window.oie.flush());
+
+// The tracker has started: it runs a task after the tag, and its first act
+// is to store the visitor's id.
+export const ready = (page) => page.waitForFunction(() => /(^|; )_oie_id=/.test(document.cookie));

@@ -6,7 +6,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startNginx, launch, watchConsole, stored, flush, SKIP } from './harness.mjs';
+import { startNginx, launch, watchConsole, stored, flush, ready, SKIP } from './harness.mjs';
 
 const skip = SKIP;
 const DAY = 864e5;
@@ -36,7 +36,7 @@ test('a lead id is stored 90 days and stripped from the URL', { skip }, async ()
     await other.goto(plain('?x=1'));
     const entries = await other.evaluate(() => history.length);
     await page.goto(plain('?x=1&i=aB3dE9x&y=a%20b#part-2'));
-    await page.waitForFunction(() => window.oie);
+    await ready(page);
     assert.equal(page.url(), plain('?x=1&y=a%20b#part-2'), 'only i= is gone, byte for byte');
     assert.equal(await page.evaluate(() => history.length), entries, 'replaced, not pushed');
 
@@ -65,29 +65,29 @@ test('the identity is kept across a reload, a new tab and cleared storage', { sk
     const ctx = await browser.newContext();
     const page = await ctx.newPage();
     await page.goto(plain('?i=Kp7mQ2z'));
-    await page.waitForFunction(() => window.oie);
+    await ready(page);
     const first = await stored(page);
     await flush(page);
 
     await page.reload();
-    await page.waitForFunction(() => window.oie);
+    await ready(page);
     await flush(page);
     const tab = await ctx.newPage();
     await tab.goto(plain('?from=tab'));
-    await tab.waitForFunction(() => window.oie);
+    await ready(tab);
     await flush(tab);
     assert.equal(tab.url(), plain('?from=tab'));
 
     // cookie gone: localStorage brings it back (and the cookie with it)
     await ctx.clearCookies();
     await tab.reload();
-    await tab.waitForFunction(() => window.oie);
+    await ready(tab);
     await flush(tab);
     assert.equal((await stored(tab)).cookie, 'Kp7mQ2z.l');
     // localStorage gone: the cookie is enough
     await tab.evaluate(() => localStorage.removeItem('_oie_id'));
     await tab.reload();
-    await tab.waitForFunction(() => window.oie);
+    await ready(tab);
     await flush(tab);
     assert.equal((await stored(tab)).id.v, 'Kp7mQ2z.l');
 
@@ -110,11 +110,11 @@ test('an anonymous visitor gets a random id, kept on return', { skip }, async ()
         const ctx = await browser.newContext();
         const page = await ctx.newPage();
         await page.goto(plain());
-        await page.waitForFunction(() => window.oie);
+        await ready(page);
         const s = await stored(page);
         assert.match(s.cookie, /^[0-9a-z]{16,28}$/, 'no ".l": not a lead');
         await page.reload();
-        await page.waitForFunction(() => window.oie);
+        await ready(page);
         assert.equal((await stored(page)).cookie, s.cookie);
         await flush(page);
         const rows = await ng.rowsOf(s.cookie, (r) => r.length >= 2);
@@ -129,11 +129,11 @@ test('an anonymous visitor who arrives through a tracked link becomes the lead',
     const ctx = await browser.newContext();
     const page = await ctx.newPage();
     await page.goto(plain());
-    await page.waitForFunction(() => window.oie);
+    await ready(page);
     const anon = await stored(page);
     await flush(page);
     await page.goto(plain('?i=Zz99yy1&utm_source=email'));
-    await page.waitForFunction(() => window.oie);
+    await ready(page);
     const lead = await stored(page);
     assert.equal(lead.cookie, 'Zz99yy1.l');
     assert.notEqual(lead.session.id, anon.session.id, 'a campaign arrival starts a session');
@@ -152,7 +152,7 @@ test('what is not an id in ?i= is neither stored nor sent, but still leaves the 
     const ctx = await browser.newContext();
     const page = await ctx.newPage();
     await page.goto(plain('?i=ada%40example.com&k=2'));
-    await page.waitForFunction(() => window.oie);
+    await ready(page);
     assert.equal(page.url(), plain('?k=2'));
     const s = await stored(page);
     assert.match(s.cookie, /^[0-9a-z]{16,28}$/);
@@ -166,7 +166,7 @@ test('on https the cookie is Secure', { skip }, async () => {
     const ctx = await browser.newContext({ ignoreHTTPSErrors: true });
     const page = await ctx.newPage();
     await page.goto(`${ng.tlsBase}/fixtures/plain.html?i=Sec9ure`);
-    await page.waitForFunction(() => window.oie);
+    await ready(page);
     const [c] = (await ctx.cookies()).filter((x) => x.name == '_oie_id');
     assert.equal(c.value, 'Sec9ure.l');
     assert.equal(c.secure, true);

@@ -5,7 +5,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startNginx, launch, watchConsole, stored, flush, SKIP } from './harness.mjs';
+import { startNginx, launch, watchConsole, stored, flush, ready, SKIP } from './harness.mjs';
 
 const skip = SKIP;
 const T0 = new Date('2026-03-02T09:00:00Z').getTime();
@@ -21,7 +21,7 @@ before(async () => {
     watchConsole(page, errors);
     await page.clock.install({ time: T0 });
     await page.goto(`${ng.base}/fixtures/plain.html?i=Se55ion`);
-    await page.waitForFunction(() => window.oie);
+    await ready(page);
     sessions.a = (await stored(page)).session;
     await page.mouse.move(50, 50);
 
@@ -47,13 +47,13 @@ before(async () => {
     // a new campaign arrival in the same tab starts a session; reloading
     // the same campaign link does not
     await page.goto(`${ng.base}/fixtures/plain.html?utm_source=news&utm_campaign=spring`);
-    await page.waitForFunction(() => window.oie);
+    await ready(page);
     sessions.c = (await stored(page)).session;
     await page.goto(`${ng.base}/fixtures/plain.html?utm_source=news&utm_campaign=spring`);
-    await page.waitForFunction(() => window.oie);
+    await ready(page);
     sessions.c2 = (await stored(page)).session;
     await page.goto(`${ng.base}/fixtures/plain.html?from=inside`);
-    await page.waitForFunction(() => window.oie);
+    await ready(page);
     sessions.c3 = (await stored(page)).session;
     await flush(page);
     rows = await ng.rowsOf('Se55ion', (r) => r.filter((x) => x.event_type == 'pageview').length >= 4);

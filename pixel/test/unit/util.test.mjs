@@ -47,6 +47,16 @@ test('label folds whitespace and keeps at most 100 characters', () => {
     assert.equal(label(null), undefined);
 });
 
+test('cut counts bytes as the edge does, and never splits a character', () => {
+    assert.equal(cut('a'.repeat(600), 512).length, 512);
+    for (const s of ['é'.repeat(600), '日本'.repeat(300), '😀'.repeat(300), 'a😀'.repeat(200)]) {
+        const c = cut(s, 512);
+        assert.ok(Buffer.byteLength(c) <= 512, s.slice(0, 4));
+        assert.ok(!/[\ud800-\udbff]$/.test(c), 'no lone high surrogate at the end');
+        assert.ok(s.startsWith(c));
+    }
+});
+
 test('cut leaves empty values out', () => {
     assert.equal(cut('', 5), undefined);
     assert.equal(cut(null, 5), undefined);
@@ -60,10 +70,11 @@ test('flat keeps a flat object of scalars, bounded', () => {
                      { a: 'x', b: 2, c: true, d: null });
     assert.deepEqual(flat(null), {});
     assert.deepEqual(flat('str'), { 0: 's', 1: 't', 2: 'r' });
-    const big = Object.fromEntries(Array.from({ length: 80 }, (x, i) => ['k' + i, 'v'.repeat(600)]));
+    const big = Object.fromEntries(Array.from({ length: 80 }, (x, i) => ['k' + i, 'v'.repeat(1200)]));
     const f = flat(big);
     assert.equal(Object.keys(f).length, 50);
-    assert.equal(f.k0.length, 512);
+    assert.equal(f.k0.length, 1024, 'the edge takes string values of at most 1024 bytes');
+    assert.ok(Buffer.byteLength(flat({ a: 'é'.repeat(1000) }).a) <= 1024);
 });
 
 test('rid makes distinct ids of about 128 bits', () => {
