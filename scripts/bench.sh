@@ -10,7 +10,7 @@ B=$ROOT/build/bench
 SECS=${BENCH_SECONDS:-10}
 CONNS=${BENCH_CONNECTIONS:-32}
 WORKERS=${BENCH_WORKERS:-2}
-NGINX=${NGINX:-/usr/sbin/nginx}
+NGINX=${OIE_NGINX:-/usr/sbin/nginx}
 
 rm -rf "$B" && mkdir -p "$B/logs" "$B/conf" "$B/events"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')

@@ -7,12 +7,13 @@ set -euo pipefail
 PKGS=(
     # build
     build-essential nginx nginx-dev libnginx-mod-http-ndk libnginx-mod-http-ndk-dev
+    libnginx-mod-http-echo
     libhiredis-dev libjansson-dev libcurl4-openssl-dev libssl-dev zlib1g-dev
     libpcre3-dev
     # run and test
     redis-server openssl curl ca-certificates
     libtest-base-perl libtext-diff-perl liblist-moreutils-perl libipc-run3-perl
-    libtest-longstring-perl libwww-perl libjson-pp-perl
+    libtest-longstring-perl libwww-perl libjson-pp-perl libyaml-libyaml-perl
     # benchmarks, browser tests, sanitizers
     wrk chromium clang valgrind
 )

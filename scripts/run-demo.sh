@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 RUN=$ROOT/build/run
-NGINX=${NGINX:-/usr/sbin/nginx}
+# not $NGINX: nginx itself reads that variable (inherited sockets)
+NGINX=${OIE_NGINX:-/usr/sbin/nginx}
 PORT=${OIE_DEMO_PORT:-8080}
 CONF=build/run/oie-demo.conf
 

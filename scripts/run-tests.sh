@@ -23,6 +23,8 @@ if [ "${SAN:-}" = 1 ]; then
     rm -rf "$reports" && mkdir -p "$reports"
     {
         echo '#!/bin/sh'
+        echo '# nginx reads $NGINX as inherited sockets: never pass it on'
+        echo 'unset NGINX'
         echo "export LD_PRELOAD=$(gcc -print-file-name=libasan.so)"
         echo "export ASAN_OPTIONS=halt_on_error=1:abort_on_error=1:detect_leaks=0:log_path=$reports/asan"
         echo "export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_path=$reports/ubsan"
