@@ -52,7 +52,7 @@ const boot = () => {
     if (W.oie?.track) return;                   // loaded twice
 
     const pre = W.oie,
-          S = D.currentScript || D.querySelector('script[src*="pixel"]'),
+          S = D.currentScript,                   // set while a classic script runs, async too
           cfg = S?.dataset || {},
           base = S?.src || L.href,
           endpoint = new URL(cfg.endpoint || '/t', base).href,
@@ -161,7 +161,7 @@ const boot = () => {
             // A stretch ends now, a minute after the last input, or after
             // 10 s (a frozen tab or a clock jump must not count as engaged).
             if (since) eng += Math.min(t, input + 6e4, since + 1e4) - since;
-            since = !end && D.visibilityState == 'visible' && D.hasFocus() && t - input < 6e4 ? t : 0;
+            since = !end && !D.hidden && D.hasFocus() && t - input < 6e4 ? t : 0;
         });
         const report = (min, end) => {
             upd(end);
@@ -224,7 +224,7 @@ const boot = () => {
             leave();
         });
         on(D, 'visibilitychange', () => (D.hidden ? leave() : upd()));
-        on(W, 'focus', () => upd());
+        on(W, 'focus', active);                    // coming back to the window is activity
         on(W, 'blur', () => upd(1));
         on(W, 'online', replay);
         for (const e of ['keydown', 'scroll', 'mousemove', 'touchstart']) {
@@ -294,7 +294,7 @@ const boot = () => {
             personalize(u.href).then((d) => { data = d; });
         }
         replay();
-        early.map((a) => track(...a));
+        early && early.map((a) => track(...a));
     };
 
     W.oie = {
@@ -322,8 +322,8 @@ const boot = () => {
     setTimeout(safe(() => {
         if (allowed == null) {
             allowed = get(KC) || !(cfg.consent == 'required'
-                || (/gpc/i.test(honor) && N.globalPrivacyControl === true)
-                || (/dnt/i.test(honor) && (N.doNotTrack == '1' || W.doNotTrack == '1')));
+                || (/gpc/i.test(honor) && N.globalPrivacyControl)
+                || (/dnt/i.test(honor) && (N.doNotTrack || W.doNotTrack) == 1));
         }
         allowed ? start() : (early = 0);
     }));

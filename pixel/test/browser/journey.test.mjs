@@ -18,6 +18,7 @@ let ng, browser, rows = [], errors = [], landing, finalUrl, personalized;
 // Everything the visitor does happens here, once; the tests below read
 // what the module wrote.
 before(async () => {
+    if (SKIP) return;
     ng = await startNginx();
     browser = await launch();
     const ctx = await browser.newContext({ viewport: { width: 1280, height: 720 } });

@@ -2,7 +2,7 @@
 // the Performance API (performance.mark/measure around the execution of the
 // exact bytes of /pixel.js), must stay under 5 ms. Other processes on a
 // shared machine only ever add time, so the check takes the lower quartile
-// of 11 fresh pages: a few runs slowed by someone else's load do not
+// of 9 fresh pages: a few runs slowed by someone else's load do not
 // decide, a script that is really slow fails. All the numbers are printed.
 
 import { test, before, after } from 'node:test';
@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { startNginx, launch, SKIP } from './harness.mjs';
 
 const skip = SKIP;
-const RUNS = 11;
+const RUNS = 9;
 let ng, browser;
 
 before(async () => {
