@@ -4,7 +4,8 @@
 // without one gets a random id, kept the same way.
 //
 // Stored value: "<id>" for an anonymous visitor, "<id>.l" for a known lead
-// (a lead's visitor id is its lead id). localStorage also keeps the expiry.
+// (a lead's visitor id is its lead id; a signed one is "<id>.<tag>.l").
+// localStorage also keeps the expiry.
 
 import { validId } from './util.js';
 
@@ -12,7 +13,7 @@ export const TTL = 90 * 864e5;
 
 // Parses a stored value; malformed values count as absent.
 export const parseId = (v) => {
-    const m = /^([\w-]{1,64})(\.l)?$/.exec(v || '');
+    const m = /^([\w-]{1,64}(?:\.[\w-]{1,64})??)(\.l)?$/.exec(v || '');
     return m && { id: m[1], lead: !!m[2] };
 };
 

@@ -17,9 +17,10 @@ export const rid = () => {
 };
 
 // Ids in the URL come from our own links: base62 (plus - and _ for ids
-// minted elsewhere), at most 64 characters. Anything else, an e-mail address
-// pasted into ?i= for instance, is not an id: it is neither stored nor sent.
-export const validId = (s) => typeof s == 'string' && /^[\w-]{1,64}$/.test(s);
+// minted elsewhere), at most 64 characters, and a signed link's ".<tag>"
+// (kept: the edge checks it). Anything else, an e-mail address pasted into
+// ?i= for instance, is not an id: it is neither stored nor sent.
+export const validId = (s) => typeof s == 'string' && /^[\w-]{1,64}(\.[\w-]{1,64})?$/.test(s);
 
 // Removes every `i=...` pair from a query string ("?a=1&i=x&b=2") and
 // keeps the others byte for byte.

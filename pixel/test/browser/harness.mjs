@@ -54,7 +54,7 @@ const canConnect = (port) => new Promise((ok) => {
 // Starts nginx in the foreground as a child; resolves once it listens.
 // With { tls: true } the same site is also served over https (a
 // self-signed certificate made for the run) on tlsPort.
-export const startNginx = async ({ tls = false } = {}) => {
+export const startNginx = async ({ tls = false, redis = 0 } = {}) => {
     requireParts();
     const dir = mkdtempSync(join(tmpdir(), 'oie-pixel-'));
     chmodSync(dir, process.env.OIE_CORE ? 0o777 : 0o755);   // workers run as nobody when we are root
@@ -92,6 +92,7 @@ http {
     uwsgi_temp_path ${dir}/uwsgi;
     scgi_temp_path ${dir}/scgi;
 
+    ${redis ? `oie_redis 127.0.0.1:${redis} timeout=500ms;` : ''}
     oie_zone oie 8m;
     oie_sink file ${sink} max_age=100ms;
     oie_batch rows=100 interval=50ms;
@@ -117,8 +118,16 @@ http {
             return 400 '{"error":"bad event"}';
         }
 
-        # A stand-in for the module's /p (oie_personalize) with its answers.
+        ${redis ? `# the module's own click redirect and personalization, from Redis
+        location /r/ {
+            oie_redirect fallback=/;
+        }
         location = /p {
+            oie_personalize fields=firstName,company;
+        }` : ''}
+
+        # Otherwise a stand-in for the module's /p with its answers.
+        location = ${redis ? '/p-stand-in' : '/p'} {
             default_type application/json;
             if ($arg_i = "NoSuch1") {
                 return 404 '{"error":"unknown id"}';
@@ -170,6 +179,7 @@ http {
         dir, port, base, sink, tlsBase: tls ? `https://127.0.0.1:${tlsPort}` : undefined,
         fail: (on) => (on ? writeFileSync(join(dir, 'fail'), '') : rmSync(join(dir, 'fail'), { force: true })),
         events: () => readRows(join(sink, 'events')),
+        clicks: () => readRows(join(sink, 'email_clicks')),
         // Polls the sink (files complete every 100 ms) until `pred` holds
         // for the rows; bounded. Returns the rows either way.
         async waitFor(pred, tries = 300) {
@@ -299,3 +309,56 @@ export const flush = (page) => page.evaluate(() => window.oie.flush());
 // The tracker has started: it runs a task after the tag, and its first act
 // is to store the visitor's id.
 export const ready = (page) => page.waitForFunction(() => /(^|; )_oie_id=/.test(document.cookie));
+
+export const CLI = process.env.OIE_CLI || join(ROOT, 'build/oie');
+
+// One CSV line (quoted fields may hold commas; no newlines in this data).
+const csvLine = (line) => {
+    const out = [];
+    for (const m of line.matchAll(/(?:^|,)("(?:[^"]|"")*"|[^,]*)/g)) {
+        out.push(m[1].startsWith('"') ? m[1].slice(1, -1).replace(/""/g, '"') : m[1]);
+    }
+    return out;
+};
+
+// A private Redis (no persistence) on a free port. load(base) turns the
+// sample leads into a campaign whose links point at `base` (the oie CLI)
+// and pushes them into this Redis; it resolves to the leads, each
+// { email, firstName, company, trackingUrl, leadId }.
+export const startRedis = async () => {
+    for (const [what, path] of [['the oie CLI (run make)', CLI], ['redis-server', '/usr/bin/redis-server']]) {
+        if (!existsSync(path)) throw new Error(`${what} is missing: ${path}`);
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'oie-pixel-redis-'));
+    const port = await freePort();
+    const proc = spawn('/usr/bin/redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '',
+                                                 '--appendonly', 'no', '--dir', dir],
+                       { stdio: 'ignore' });
+    process.on('exit', () => proc.exitCode === null && proc.kill('SIGKILL'));
+    for (let i = 0; i < 100 && !(await canConnect(port)); i++) await sleep(50);
+    return {
+        port,
+        load(base) {
+            execFileSync(CLI, ['campaign', 'create', '--name', 'Pixel Test', '--quiet',
+                               '--leads', join(PIXEL, 'examples/sample-leads.csv'),
+                               '--base-url', base, '--landing', base + '/', '--out', dir]);
+            const files = readdirSync(dir);
+            execFileSync(CLI, ['leads', 'push', '--redis', `127.0.0.1:${port}`,
+                               join(dir, files.find((f) => f.endsWith('identities.ndjson')))]);
+            const [head, ...rows] = readFileSync(join(dir, files.find((f) => f.endsWith('-urls.csv'))), 'utf8')
+                .trim().split(/\r?\n/).map(csvLine);
+            return rows.map((r) => {
+                const o = Object.fromEntries(head.map((h, i) => [h, r[i]]));
+                return { email: o.email, firstName: o['first name'], company: o.company,
+                         trackingUrl: o.trackingUrl, leadId: o.leadId };
+            });
+        },
+        async stop() {
+            if (proc.exitCode === null) {
+                proc.kill('SIGTERM');
+                await new Promise((ok) => proc.on('exit', ok));
+            }
+            rmSync(dir, { recursive: true, force: true });
+        },
+    };
+};

@@ -32,6 +32,18 @@ test('a returning visit keeps the id from the cookie, or from storage', () => {
                      { id: 'aB3dE9x', lead: true }, 'cookie cleared, localStorage remains');
 });
 
+test('a signed link id (<id>.<tag>) is kept whole, as the edge checks it', () => {
+    const w = resolveId(undefined, null, 'aB3dE9x.Q2w3E4r5', NOW, mint);
+    assert.deepEqual(w, { id: 'aB3dE9x.Q2w3E4r5', lead: true, prev: undefined });
+    assert.equal(formatId(w), 'aB3dE9x.Q2w3E4r5.l');
+    assert.deepEqual(parseId('aB3dE9x.Q2w3E4r5.l'), { id: 'aB3dE9x.Q2w3E4r5', lead: true });
+    assert.deepEqual(parseId('aB3dE9x.l'), { id: 'aB3dE9x', lead: true });
+    assert.deepEqual(parseId('aB3dE9x'), { id: 'aB3dE9x', lead: false });
+    assert.deepEqual(resolveId('aB3dE9x.Q2w3E4r5.l', null, 'aB3dE9x.Q2w3E4r5', NOW, mint),
+                     { id: 'aB3dE9x.Q2w3E4r5', lead: true });
+    assert.equal(validId('a.b.c'), false);
+});
+
 test('localStorage past its 90 days is not used', () => {
     const w = resolveId(undefined, { v: 'aB3dE9x.l', x: NOW - 1 }, null, NOW, () => 'fresh');
     assert.deepEqual(w, { id: 'fresh', lead: false });
