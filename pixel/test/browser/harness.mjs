@@ -54,7 +54,7 @@ const canConnect = (port) => new Promise((ok) => {
 // Starts nginx in the foreground as a child; resolves once it listens.
 // With { tls: true } the same site is also served over https (a
 // self-signed certificate made for the run) on tlsPort.
-export const startNginx = async ({ tls = false, redis = 0 } = {}) => {
+export const startNginx = async ({ tls = false, redis = 0, secret = '' } = {}) => {
     requireParts();
     const dir = mkdtempSync(join(tmpdir(), 'oie-pixel-'));
     chmodSync(dir, process.env.OIE_CORE ? 0o777 : 0o755);   // workers run as nobody when we are root
@@ -93,6 +93,7 @@ http {
     scgi_temp_path ${dir}/scgi;
 
     ${redis ? `oie_redis 127.0.0.1:${redis} timeout=500ms;` : ''}
+    ${secret ? `oie_secret ${secret};` : ''}
     oie_zone oie 8m;
     oie_sink file ${sink} max_age=100ms;
     oie_batch rows=100 interval=50ms;
@@ -336,11 +337,15 @@ export const startRedis = async () => {
                        { stdio: 'ignore' });
     process.on('exit', () => proc.exitCode === null && proc.kill('SIGKILL'));
     for (let i = 0; i < 100 && !(await canConnect(port)); i++) await sleep(50);
+    writeFileSync(join(dir, 'secret'), 'a test secret of more than sixteen bytes\n');
     return {
         port,
-        load(base) {
+        secret: join(dir, 'secret'),
+        // signed: ids are "<id>.<tag>", signed with this.secret
+        load(base, { signed = false } = {}) {
             execFileSync(CLI, ['campaign', 'create', '--name', 'Pixel Test', '--quiet',
                                '--leads', join(PIXEL, 'examples/sample-leads.csv'),
+                               ...(signed ? ['--secret-file', this.secret] : []),
                                '--base-url', base, '--landing', base + '/', '--out', dir]);
             const files = readdirSync(dir);
             execFileSync(CLI, ['leads', 'push', '--redis', `127.0.0.1:${port}`,
