@@ -31,7 +31,7 @@ const open = async (ctx, path, init) => {
     watchConsole(page, errors);
     page.on('request', (r) => {
         const u = new URL(r.url());
-        if (u.pathname == '/t') { seen.t++; if (process.env.DUMP) console.log('POST', r.postData()); }
+        if (u.pathname == '/t') seen.t++;
         if (u.pathname == '/p') seen.p++;
     });
     if (init) await page.addInitScript(init);

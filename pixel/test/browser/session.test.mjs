@@ -57,7 +57,6 @@ before(async () => {
     sessions.c3 = (await stored(page)).session;
     await flush(page);
     rows = await ng.rowsOf('Se55ion', (r) => r.filter((x) => x.event_type == 'pageview').length >= 4);
-    if (process.env.DUMP) console.log(rows.map((r) => [r.event_time, r.event_type, r.custom_name, r.engaged_ms, r.session_id.slice(0, 6)].join(' ')).join('\n'));
     await ctx.close();
 });
 

@@ -211,3 +211,37 @@ test('leaving the page: a sendBeacon with a text/plain body', { skip }, async ()
     assert.equal(rows[0].event_type, 'pageview');
     await ctx.close();
 });
+
+test('switching tabs (visibilitychange only): the engaged time and the queue go by beacon', { skip }, async () => {
+    // Headless Chromium keeps every tab visible, so the switch is emulated:
+    // document.hidden and visibilityState answer "hidden" and the event fires.
+    const ctx = await browser.newContext();
+    const page = await ctx.newPage();
+    await page.addInitScript(() => {
+        const send = navigator.sendBeacon.bind(navigator);
+        window.__beacons = [];
+        navigator.sendBeacon = (url, body) => {
+            window.__beacons.push(JSON.parse(body).events.map((e) => e.type));
+            return send(url, body);
+        };
+        window.__setHidden = (hidden) => {
+            Object.defineProperty(document, 'hidden', { configurable: true, get: () => hidden });
+            Object.defineProperty(document, 'visibilityState', { configurable: true,
+                                                                 get: () => (hidden ? 'hidden' : 'visible') });
+            document.dispatchEvent(new Event('visibilitychange'));
+        };
+    });
+    await page.goto(`${ng.base}/fixtures/plain.html?i=TabSw1t`);
+    await ready(page);
+    await page.mouse.move(20, 20);
+    await page.waitForTimeout(300);                   // some engaged time
+    await page.evaluate(() => __setHidden(true));
+    const beacons = await page.evaluate(() => window.__beacons);
+    assert.deepEqual(beacons, [['pageview', 'engagement']]);
+    await page.evaluate(() => { __setHidden(false); oie.track('back'); oie.flush(); });
+    const rows = await ng.rowsOf('TabSw1t', (r) => r.length >= 3);
+    assert.deepEqual(rows.map((r) => r.custom_name || r.event_type), ['pageview', 'engagement', 'back']);
+    assert.ok(rows[1].engaged_ms >= 200 && rows[1].engaged_ms < 10000, String(rows[1].engaged_ms));
+    assert.equal(new Set(rows.map((r) => r.session_id)).size, 1);
+    await ctx.close();
+});
