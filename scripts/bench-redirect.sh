@@ -127,15 +127,35 @@ LUA
 "$NGINX" -p "$B/" -c conf/nginx.conf
 sleep 0.5
 
+# CPU time (clock ticks) of the nginx workers and redis-server so far: on a
+# shared machine, CPU per request says more than requests per second
+cpu_ticks() {   # [redis]: redis-server only
+    local t=0 pid pids
+    if [ "${1:-}" = redis ]; then
+        pids=$(cat "$B/redis/redis.pid")
+    else
+        pids="$(pgrep -P "$(cat "$B/logs/nginx.pid")") $(cat "$B/redis/redis.pid")"
+    fi
+    for pid in $pids; do
+        t=$((t + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+    done
+    echo "$t"
+}
+HZ=$(getconf CLK_TCK)
+
 run_wrk() {   # key, label, url, script, round
-    local out rps p99 total
+    local out rps p99 total c0 c1 r0 r1 us rus
+    c0=$(cpu_ticks); r0=$(cpu_ticks redis)
     out=$(wrk -t1 -c"$CONNS" -d"${SECS}s" --latency -s "$4" "$3")
+    c1=$(cpu_ticks); r1=$(cpu_ticks redis)
     echo "$out" > "$B/wrk-$1-$5.txt"
     rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
     p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
     total=$(awk '/requests in/ {print $1}' <<<"$out")
-    printf '  %-24s %12s req/s   p99 %8s   requests %s\n' "$2" "$rps" "$p99" "$total"
-    echo "$rps $p99" >> "$B/results-$1"
+    us=$(python3 -c "print('%.1f' % (($c1 - $c0) * 1e6 / $HZ / $total))")
+    rus=$(python3 -c "print('%.1f' % (($r1 - $r0) * 1e6 / $HZ / $total))")
+    printf '  %-24s %12s req/s   p99 %8s   %5s us CPU/req (redis %s)   requests %s\n' "$2" "$rps" "$p99" "$us" "$rus" "$total"
+    echo "$rps $p99 $us" >> "$B/results-$1"
 }
 
 echo "nginx $WORKERS workers, redis on loopback ($loaded leads), wrk 1 thread x $CONNS connections, ${SECS}s a run, $ROUNDS rounds, lead cache: $CACHE"
@@ -153,22 +173,27 @@ b = sys.argv[1]
 def load(k):
     out = []
     for line in open(f"{b}/results-{k}"):
-        rps, p99 = line.split()
+        rps, p99, us = line.split()
         unit = 1e-3 if p99.endswith("us") else (1e3 if p99.endswith("s") and not p99.endswith("ms") else 1)
-        out.append((float(rps), float(p99.rstrip("ums")) * unit))
+        out.append((float(rps), float(p99.rstrip("ums")) * unit, float(us)))
     return out
 plain, red = load("plain"), load("redirect")
 ratios = [r[0] / p[0] for p, r in zip(plain, red)]
-print("median: return 302 %.0f req/s (p99 %.2f ms), /r/<id> %.0f req/s (p99 %.2f ms)" % (
-    statistics.median(p[0] for p in plain), statistics.median(p[1] for p in plain),
-    statistics.median(r[0] for r in red), statistics.median(r[1] for r in red)))
+med = statistics.median
+print("median: return 302 %.0f req/s (p99 %.2f ms, %.1f us CPU/req), "
+      "/r/<id> %.0f req/s (p99 %.2f ms, %.1f us CPU/req)" % (
+    med(p[0] for p in plain), med(p[1] for p in plain), med(p[2] for p in plain),
+    med(r[0] for r in red), med(r[1] for r in red), med(r[2] for r in red)))
 print("ratio /r/<id> : return 302 = %.3f (rounds: %s; target >= 0.70, lua-resty-redis about 0.32)" % (
-    statistics.median(ratios), ", ".join("%.3f" % x for x in ratios)))
+    med(ratios), ", ".join("%.3f" % x for x in ratios)))
+print("CPU per request (nginx workers + redis), /r/<id> over return 302: %.2fx" % (
+    med(r[2] for r in red) / med(p[2] for p in plain)))
 PY
 
 curl -s "http://127.0.0.1:$PORT/r/$(head -c 200 "$B/ids.lua" | grep -o '"[^"]*"' | head -1 | tr -d '"')" -o /dev/null -w 'sample: %{http_code} -> %{redirect_url}\n'
 stats=$(redis-cli -p "$RPORT" info commandstats)
-echo "redis: $(grep -o 'cmdstat_hgetall:calls=[0-9]*' <<<"$stats" | cut -d= -f2) lead lookups (HGETALL), $(grep -o 'cmdstat_set:calls=[0-9]*' <<<"$stats" | cut -d= -f2) clicks to confirm (SET)"
+calls() { grep -o "cmdstat_$1:calls=[0-9]*" <<<"$stats" | cut -d= -f2; }
+echo "redis: $(calls hgetall) lead lookups (HGETALL, the rest came from the lead cache), click marks written in $(calls hset) HSET"
 "$NGINX" -p "$B/" -c conf/nginx.conf -s quit
 for _ in $(seq 1 100); do [ -f "$B/logs/nginx.pid" ] || break; sleep 0.1; done
 trap - EXIT

@@ -6,6 +6,7 @@
  */
 
 #include "ngx_http_oie_identity.h"
+#include "ngx_http_oie_classify.h"
 #include "oie_json.h"
 
 
@@ -34,7 +35,9 @@ static size_t ngx_http_oie_click_utf8(u_char *p, size_t n);
 static u_char  ngx_http_oie_click_buf[OIE_CLICK_ROW_MAX];
 
 
-void
+/* the request's side of a row: time, method, address (as oie_ip_anonymize
+ * says), user agent, referrer */
+ngx_int_t
 ngx_http_oie_click_init(ngx_http_request_t *r, ngx_http_oie_click_t *ck,
     const char *type)
 {
@@ -43,7 +46,10 @@ ngx_http_oie_click_init(ngx_http_request_t *r, ngx_http_oie_click_t *ck,
     ck->type = type;
     ck->time_ms = ngx_http_oie_now_msec();
     ck->method = r->method_name;
-    ck->ip = r->connection->addr_text;
+
+    if (ngx_http_oie_client_ip(r, &ck->ip) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     if (r->headers_in.user_agent) {
         ck->user_agent = r->headers_in.user_agent->value;
@@ -51,6 +57,37 @@ ngx_http_oie_click_init(ngx_http_request_t *r, ngx_http_oie_click_t *ck,
 
     if (r->headers_in.referer) {
         ck->referrer = r->headers_in.referer->value;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Who clicked or opened: ngx_http_oie_classify_module's answer, once per
+ * request (it also counts the hit for its timing rules).  With "oie_classify
+ * off" a HEAD is still no person.  The reasons point into t's buffer, which
+ * the caller keeps until the row is pushed.
+ */
+void
+ngx_http_oie_click_classify(ngx_http_request_t *r, ngx_http_oie_click_t *ck,
+    ngx_uint_t kind, ngx_str_t *id, ngx_str_t *campaign)
+{
+    ngx_http_oie_traffic_t  *t;
+
+    t = ngx_palloc(r->pool, sizeof(ngx_http_oie_traffic_t));
+
+    if (t && ngx_http_oie_classify_request(r, kind, id, campaign, 0, t)
+             == NGX_OK)
+    {
+        ck->traffic_class = t->name;
+        ck->traffic_reasons = t->reasons;
+        return;
+    }
+
+    if (r->method == NGX_HTTP_HEAD) {
+        ck->traffic_class = "bot";
+        ngx_str_set(&ck->traffic_reasons, "[\"method:head\"]");
     }
 }
 
@@ -105,22 +142,10 @@ ngx_http_oie_click_push(ngx_log_t *log, ngx_http_oie_click_t *ck)
         ngx_http_oie_click_str(&w, "traffic_class", &s, s.len);
     }
 
-    if (ck->traffic_reason) {
-        ngx_http_oie_click_key(&w, "traffic_reasons");
-
-        s.data = (u_char *) ck->traffic_reason;
-        s.len = ngx_strlen(ck->traffic_reason);
-
-        if (!w.overflow && (size_t) (w.end - w.p) >= s.len + 4) {
-            *w.p++ = '[';
-            *w.p++ = '"';
-            w.p = ngx_cpymem(w.p, s.data, s.len);
-            *w.p++ = '"';
-            *w.p++ = ']';
-
-        } else {
-            w.overflow = 1;
-        }
+    if (ck->traffic_reasons.len) {
+        /* JSON already, from the classifier */
+        ngx_http_oie_click_raw(&w, "traffic_reasons", ck->traffic_reasons.data,
+                               ck->traffic_reasons.len);
     }
 
     if (w.overflow || w.p == w.end) {

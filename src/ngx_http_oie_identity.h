@@ -113,11 +113,14 @@ typedef struct {
     ngx_str_t                   user_agent;
     ngx_str_t                   referrer;
     const char                 *traffic_class;   /* NULL: none */
-    const char                 *traffic_reason;
+    ngx_str_t                   traffic_reasons; /* a JSON array */
 } ngx_http_oie_click_t;
 
-void ngx_http_oie_click_init(ngx_http_request_t *r, ngx_http_oie_click_t *ck,
-    const char *type);
+ngx_int_t ngx_http_oie_click_init(ngx_http_request_t *r,
+    ngx_http_oie_click_t *ck, const char *type);
+void ngx_http_oie_click_classify(ngx_http_request_t *r,
+    ngx_http_oie_click_t *ck, ngx_uint_t kind, ngx_str_t *id,
+    ngx_str_t *campaign);
 ngx_int_t ngx_http_oie_click_push(ngx_log_t *log, ngx_http_oie_click_t *ck);
 u_char *ngx_http_oie_json_text(u_char *dst, u_char *src, size_t len);
 
@@ -138,7 +141,7 @@ ngx_int_t ngx_http_oie_live_init(ngx_cycle_t *cycle,
     ngx_http_oie_identity_main_conf_t *imcf);
 void ngx_http_oie_live_exit(ngx_cycle_t *cycle);
 void ngx_http_oie_live_click(ngx_http_request_t *r, u_char *id, size_t len,
-    ngx_str_t *campaign);
+    const char *traffic_class);
 ngx_int_t ngx_http_oie_alert_init(ngx_cycle_t *cycle,
     ngx_http_oie_identity_main_conf_t *imcf);
 void ngx_http_oie_alert_exit(ngx_cycle_t *cycle);

@@ -9,6 +9,7 @@
  */
 
 #include "ngx_http_oie_identity.h"
+#include "ngx_http_oie_classify.h"
 
 
 typedef struct {
@@ -109,10 +110,13 @@ ngx_http_oie_open_answer(ngx_http_request_t *r, ngx_http_oie_open_ctx_t *ctx,
     ngx_str_t             *campaign;
     ngx_http_oie_click_t   ck;
 
-    ngx_http_oie_click_init(r, &ck, "email_open");
+    if (ngx_http_oie_click_init(r, &ck, "email_open") != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     ck.lead_id = ctx->id;
     ck.outcome = outcome;
+    campaign = NULL;
 
     if (status == OIE_LEAD_FOUND) {
         campaign = ngx_http_oie_lead_field(lead, "campaign");
@@ -125,10 +129,7 @@ ngx_http_oie_open_answer(ngx_http_request_t *r, ngx_http_oie_open_ctx_t *ctx,
         ck.raw_id = ctx->raw;
     }
 
-    if (r->method == NGX_HTTP_HEAD) {
-        ck.traffic_class = "bot";
-        ck.traffic_reason = "head_request";
-    }
+    ngx_http_oie_click_classify(r, &ck, OIE_KIND_OPEN, &ctx->id, campaign);
 
     (void) ngx_http_oie_click_push(r->connection->log, &ck);
 

@@ -12,6 +12,7 @@
  */
 
 #include "ngx_http_oie_identity.h"
+#include "ngx_http_oie_classify.h"
 
 
 #define OIE_REDIRECT_URL_MAX    4096
@@ -157,7 +158,9 @@ ngx_http_oie_redirect_answer(ngx_http_request_t *r,
         }
     }
 
-    ngx_http_oie_click_init(r, &ck, "email_click");
+    if (ngx_http_oie_click_init(r, &ck, "email_click") != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     ck.lead_id = ctx->id;
     ck.outcome = outcome;
@@ -171,16 +174,14 @@ ngx_http_oie_redirect_answer(ngx_http_request_t *r,
         ck.raw_id = ctx->raw;
     }
 
-    if (r->method == NGX_HTTP_HEAD) {
-        /* a browser following a link sends GET; HEAD is a link checker */
-        ck.traffic_class = "bot";
-        ck.traffic_reason = "head_request";
-    }
+    /* a browser following a link sends GET; HEAD is a link checker */
+    ngx_http_oie_click_classify(r, &ck, OIE_KIND_CLICK, &ctx->id, campaign);
 
     (void) ngx_http_oie_click_push(r->connection->log, &ck);
 
     if (status == OIE_LEAD_FOUND && r->method == NGX_HTTP_GET) {
-        ngx_http_oie_live_click(r, ctx->id.data, ctx->id.len, campaign);
+        ngx_http_oie_live_click(r, ctx->id.data, ctx->id.len,
+                                ck.traffic_class);
     }
 
     h = ngx_list_push(&r->headers_out.headers);

@@ -61,7 +61,7 @@ END { kill 'TERM', $hook_pid if $hook_pid; }
 my $ng = OIE::Nginx->new(workers => 2, http => <<H, server => <<S)->start;
     oie_sink file \$EVENTS max_age=50ms;
     oie_batch interval=10ms;
-    oie_redis 127.0.0.1:$P timeout=200ms;
+    oie_redis 127.0.0.1:$P timeout=1s;
     oie_alert webhook=http://127.0.0.1:$HP/hook threshold=60 retries=3 pages=5;
 H
     location /r/ { oie_redirect fallback=https://fallback.example/; }
@@ -69,7 +69,21 @@ H
     location = /st { oie_secret $dir/secret; oie_track; }
 S
 
-my %json = ('Content-Type' => 'application/json');
+# a browser: requests without one are bots (oie_classify), never scored
+my $UA = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36';
+my %json = ('Content-Type' => 'application/json', 'User-Agent' => $UA);
+
+# the click marks: one hash per 10 minutes of click time
+sub bucket { 'oie:clicks:' . int(($_[0] // time * 1000) / 600000) }
+sub mark {
+    my ($lead) = @_;
+    my $now = time * 1000;
+    for my $b (0 .. 3) {
+        my $v = $redis->cmd('HGET', bucket($now - $b * 600000), $lead);
+        return $v if defined $v;
+    }
+    return undef;
+}
 
 sub track {
     my ($path, @ev) = @_;
@@ -120,9 +134,9 @@ sub field_is {
 # the click's mark is written after the 302 is answered
 sub clicked {
     my ($lead) = @_;
-    $ng->request('GET', "/r/$lead");
+    $ng->request('GET', "/r/$lead", headers => { 'User-Agent' => $UA });
     for (1 .. 100) {
-        return 1 if $redis->cmd('EXISTS', "oie:click:$lead");
+        return 1 if defined mark($lead);
         sleep 0.01;
     }
     return 0;
@@ -147,22 +161,23 @@ for (1 .. 200) {
 }
 
 subtest 'a click, then a pageview: confirmed, counted, scored' => sub {
-    my ($code, $h) = $ng->request('GET', '/r/live001');
-    is($h->{location}, 'https://example.com/?i=live001', 'the click');
+    my ($code, $h) = $ng->request('GET', '/r/live001',
+                                  headers => { 'User-Agent' => $UA });
+    is($h->{location}, 'https://example.com/?i=live001', 'a click by a person');
     my $pending;
     for (1 .. 100) {
         # written after the answer, at the end of the event loop's turn
-        last if defined($pending = $redis->cmd('GET', 'oie:click:live001'));
+        last if defined($pending = mark('live001'));
         sleep 0.01;
     }
-    like($pending, qr/^\d{13} q3-live$/, 'a click waits for confirmation');
-    cmp_ok($redis->cmd('PTTL', 'oie:click:live001'), '>', 1790000,
-           'for 30 minutes');
+    ok(defined $pending, 'a click waits for confirmation in oie:clicks');
+    cmp_ok(abs($pending - time * 1000), '<', 600000, 'marked with its time');
 
     is(track('/t', ev('live001', url => 'https://example.com/pricing')), 204,
        'a pageview of /pricing');
 
-    # recency 30 + sessions 1 (5) + confirmed click 1 (3) + high-intent 1 (10)
+    # recency 30 + sessions 1 (5) + confirmed click 1 (3) + high-intent 1 (10):
+    # the human click counted, its confirmation not a second time
     is(hot_score('live001', 48), 48, 'oie:hot: 48');
     my $c = $redis->hash('oie:score:live001');
     is($c->{sessions}, 1, 'sessions 1');
@@ -176,7 +191,8 @@ subtest 'a click, then a pageview: confirmed, counted, scored' => sub {
     my $ttl = $redis->cmd('TTL', 'oie:score:live001');
     cmp_ok($ttl, '>', 89 * 86400, 'the counters expire after 90 days');
 
-    is($redis->cmd('EXISTS', 'oie:click:live001'), 0, 'the click was taken');
+    is(mark('live001'), undef,
+       'the click was taken');
     my ($conf) = grep { $_->{event_type} eq 'click_confirmed' } click_rows();
     for (1 .. 100) {
         last if $conf;
@@ -188,6 +204,10 @@ subtest 'a click, then a pageview: confirmed, counted, scored' => sub {
     is($conf->{visitor_id}, 'v-live001', 'the visitor who confirmed it');
     is($conf->{campaign}, 'q3-live', 'the campaign of the click');
     is($conf->{outcome}, 'ok', 'outcome ok');
+    is($conf->{traffic_class}, 'human', "the pageview's class");
+    my ($click) = grep { $_->{event_type} eq 'email_click'
+                         && $_->{lead_id} eq 'live001' } click_rows();
+    is($click->{traffic_class}, 'human', 'the click was a person');
 
     is(track('/t', ev('live001', url => 'https://example.com/about')), 204,
        'another pageview');
@@ -216,8 +236,32 @@ subtest 'engagement and a form: the score and intentLevel follow' => sub {
     is($b, qq({"firstName":"Lin","intentLevel":"hot"}\n), '/p: hot');
 };
 
+subtest 'a click older than 30 minutes confirms nothing' => sub {
+    $redis->lead('old0001', firstName => 'Od');
+    my $then = int(time * 1000) - 31 * 60000;
+    $redis->cmd('HSET', bucket($then), 'old0001', $then);
+    is(track('/t', ev('old0001', url => 'https://example.com/pricing')), 204,
+       'a pageview');
+    # recency 30 + session 5 + high-intent 10: no click point
+    is(hot_score('old0001', 45), 45, 'scored without the click');
+    my $left;
+    for (1 .. 100) {
+        last unless defined($left = mark('old0001'));
+        sleep 0.02;
+    }
+    is($left, undef, 'the stale mark is gone');
+    is($redis->hash('oie:score:old0001')->{confirmed_clicks}, 0,
+       'no confirmed click');
+    my @conf = grep { $_->{event_type} eq 'click_confirmed'
+                      && $_->{lead_id} eq 'old0001' } click_rows();
+    is(scalar @conf, 0, 'no click_confirmed row');
+};
+
 subtest 'not scored: unknown leads, no lead, webdriver, forged ids' => sub {
     is(track('/t', ev('zzz9999')), 204, 'an unknown lead');
+    my ($code) = $ng->request('POST', '/t', body => body(ev('live003')),
+                              headers => { 'Content-Type' => 'application/json' });
+    is($code, 204, 'no user agent: a bot');
     is(track('/t', event()), 204, 'no lead id');
     $redis->lead('live003', firstName => 'Wd');
     is(track('/t', ev('live003', webdriver => JSON::PP::true)), 204,
@@ -243,7 +287,9 @@ subtest 'two workers scoring one lead at once: no event lost or counted twice' =
         if (!$pid) {
             my $ok = 0;
             for my $i (1 .. 10) {
-                $ok++ if track('/t', ev('live002', url => "https://example.com/p$c-$i")) == 204;
+                # one visitor each: ten pages in two seconds are a bot
+                $ok++ if track('/t', ev('live002', url => "https://example.com/p$c-$i",
+                                        visitorId => "v-$c-$i")) == 204;
             }
             POSIX::_exit($ok == 10 ? 0 : 1);
         }
@@ -261,7 +307,8 @@ subtest 'two workers scoring one lead at once: no event lost or counted twice' =
     sleep 0.3;
     $pv = $redis->hash('oie:score:live002')->{pageviews};
     is($pv, 40, 'pageviews: exactly 40');
-    # recency 30 + 1 session (5) + 40 pageviews (5)
+    # recency 30 + 1 session (5) + 40 pageviews (5): the lead's counters,
+    # whichever visitor
     is($redis->cmd('ZSCORE', 'oie:hot', 'live002'), 40, 'oie:hot: 40');
 };
 

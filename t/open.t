@@ -23,7 +23,7 @@ close $sf;
 my $ng = OIE::Nginx->new(workers => 1, http => <<H, server => <<S)->start;
     oie_sink file \$EVENTS max_age=50ms;
     oie_batch interval=10ms;
-    oie_redis 127.0.0.1:$P timeout=50ms;
+    oie_redis 127.0.0.1:$P timeout=500ms;
 H
     location /o/ { oie_open; }
     location /signed/o/ { oie_secret $dir/secret; oie_open; }
@@ -118,6 +118,7 @@ subtest 'a known id: the GIF, its headers, the row' => sub {
     is($row->{outcome}, 'ok', 'outcome');
     is($row->{method}, 'GET', 'method');
     is($row->{user_agent}, 'Mail/3.0', 'user_agent');
+    ok(defined $row->{traffic_class}, "classified ($row->{traffic_class})");
     is($row->{referrer}, 'https://mail.example/', 'referrer');
     ok(!exists $row->{destination}, 'no destination for an open');
     ok(!exists $row->{raw_id}, 'no raw_id');
@@ -149,13 +150,16 @@ subtest 'unknown and malformed ids: still the GIF, and the reason' => sub {
 };
 
 subtest 'HEAD and other methods' => sub {
-    my ($code, $h, $body) = $ng->request('HEAD', '/o/open001.gif');
+    $redis->lead('open002', destination => 'https://ex.com/');
+    my ($code, $h, $body) = $ng->request('HEAD', '/o/open002.gif');
     is($code, 200, 'HEAD: 200');
     is($h->{'content-type'}, 'image/gif', 'HEAD: image/gif');
     is($body, '', 'HEAD: no body');
     my ($row) = new_rows(1);
     is($row->{method}, 'HEAD', 'HEAD: row');
     is($row->{traffic_class}, 'bot', 'HEAD: not human');
+    ok((grep { $_ eq 'method:head' } @{ $row->{traffic_reasons} }),
+       'HEAD: method:head');
     ($code, $h) = $ng->request('POST', '/o/open001.gif', body => 'x');
     is($code, 405, 'POST: 405');
     is($h->{allow}, 'GET, HEAD', 'POST: Allow');

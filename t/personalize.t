@@ -24,7 +24,7 @@ close $sf;
 
 my $ng = OIE::Nginx->new(workers => 2, http => <<H, server => <<S)->start;
     oie_sink file \$EVENTS;
-    oie_redis 127.0.0.1:$P timeout=50ms;
+    oie_redis 127.0.0.1:$P timeout=500ms;
 H
     location = /p { oie_personalize fields=firstName,company,title,plan; }
     location = /default/p { oie_personalize; }

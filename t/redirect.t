@@ -22,7 +22,7 @@ my $FALLBACK = 'https://fallback.example/home?src=oie';
 my $ng = OIE::Nginx->new(workers => 1, http => <<H, server => <<S)->start;
     oie_sink file \$EVENTS max_age=50ms;
     oie_batch interval=10ms;
-    oie_redis 127.0.0.1:$P timeout=50ms;
+    oie_redis 127.0.0.1:$P timeout=500ms;
 H
     location /r/ { oie_redirect fallback=$FALLBACK; }
     location /plain/r/ { oie_redirect; }
@@ -36,6 +36,18 @@ my %schema = map { $_->{name} => 1 } @{ JSON::PP::decode_json(do {
 
 # every email_clicks row, in the order written: files by time, worker and
 # sequence number (numerically: "-10" comes after "-9")
+# the click marks: one hash per 10 minutes of click time
+sub bucket { 'oie:clicks:' . int(($_[0] // time * 1000) / 600000) }
+sub mark {
+    my ($lead) = @_;
+    my $now = time * 1000;
+    for my $b (0 .. 3) {
+        my $v = $redis->cmd('HGET', bucket($now - $b * 600000), $lead);
+        return $v if defined $v;
+    }
+    return undef;
+}
+
 sub sink_rows {
     my ($dir) = @_;
     my @files = map { $_->[0] }
@@ -104,28 +116,35 @@ $redis->lead('abc1234', destination => 'https://example.com/landing',
              firstName => 'Ada', company => 'Acme');
 ok(wait_ready('abc1234'), 'nginx reaches Redis');
 
+my $UA = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36';
+
 subtest 'a known id: 302 to its destination with i=, headers, the row' => sub {
-    my ($code, $h, $body) = get('/r/abc1234',
+    # a campaign of its own: many clicks of one campaign at once look like
+    # a scanner's sweep (oie_classify_timing)
+    $redis->lead('ada0001', destination => 'https://example.com/landing',
+                 firstName => 'Ada', campaign => 'c-ada');
+    my ($code, $h, $body) = get('/r/ada0001',
                                 Referer => 'https://mail.example/inbox',
-                                'User-Agent' => 'Mozilla/5.0 (test)');
+                                'User-Agent' => $UA);
     is($code, 302, 'status 302');
-    is($h->{location}, 'https://example.com/landing?i=abc1234', 'Location');
+    is($h->{location}, 'https://example.com/landing?i=ada0001', 'Location');
     is($h->{'cache-control'}, 'no-store', 'Cache-Control: no-store');
     is($h->{'referrer-policy'}, 'no-referrer', 'Referrer-Policy');
     is($h->{'content-length'}, 0, 'no body');
     my ($row) = new_rows(1);
     is($row->{event_type}, 'email_click', 'event_type');
-    is($row->{lead_id}, 'abc1234', 'lead_id');
-    is($row->{campaign}, 'q1-outbound', 'campaign from the lead');
-    is($row->{destination}, 'https://example.com/landing?i=abc1234',
+    is($row->{lead_id}, 'ada0001', 'lead_id');
+    is($row->{campaign}, 'c-ada', 'campaign from the lead');
+    is($row->{destination}, 'https://example.com/landing?i=ada0001',
        'destination as redirected');
     is($row->{outcome}, 'ok', 'outcome ok');
     is($row->{method}, 'GET', 'method');
     is($row->{ip}, '127.0.0.1', 'ip');
-    is($row->{user_agent}, 'Mozilla/5.0 (test)', 'user_agent');
+    is($row->{user_agent}, $UA, 'user_agent');
     is($row->{referrer}, 'https://mail.example/inbox', 'referrer');
     ok(!exists $row->{raw_id}, 'no raw_id for a known lead');
-    ok(!exists $row->{traffic_class}, 'no traffic class: not this issue');
+    is($row->{traffic_class}, 'human', 'a browser, first click: human');
+    is_deeply($row->{traffic_reasons}, [], 'for no reason against');
     like($row->{event_id}, qr/^[0-9a-f]{32}$/, 'event_id');
     like($row->{event_time}, qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/,
          'event_time');
@@ -211,22 +230,41 @@ subtest 'no open redirect: only stored destinations or the fallback' => sub {
 };
 
 subtest 'HEAD: the same redirect, recorded as not human' => sub {
-    my ($code, $h, $body) = $ng->request('HEAD', '/r/abc1234');
+    $redis->lead('head001', destination => 'https://example.com/h',
+                 campaign => 'c-head');
+    my ($code, $h, $body) = $ng->request('HEAD', '/r/head001',
+                                         headers => { 'User-Agent' => $UA });
     is($code, 302, 'status 302');
-    is($h->{location}, 'https://example.com/landing?i=abc1234', 'Location');
+    is($h->{location}, 'https://example.com/h?i=head001', 'Location');
     is($body, '', 'no body');
     my ($row) = new_rows(1);
     is($row->{method}, 'HEAD', 'method HEAD');
     is($row->{outcome}, 'ok', 'outcome ok');
     is($row->{traffic_class}, 'bot', 'traffic_class bot');
-    is_deeply($row->{traffic_reasons}, ['head_request'], 'reason');
-    is($redis->cmd('EXISTS', 'oie:click:abc1234'), 1,
-       'the earlier GET left a click to confirm');
-    $redis->cmd('DEL', 'oie:click:abc1234');
-    $ng->request('HEAD', '/r/abc1234');
+    ok((grep { $_ eq 'method:head' } @{ $row->{traffic_reasons} }),
+       'reason: method:head');
+    is(mark('head001'), undef, 'a HEAD leaves no click to confirm');
+
+    $redis->lead('get0001', destination => 'https://example.com/g',
+                 campaign => 'c-get');
+    get('/r/get0001', 'User-Agent' => $UA);
+    ($row) = new_rows(1);
+    is($row->{traffic_class}, 'human', 'a browser GET: human');
+    my $m;
+    for (1 .. 100) {
+        last if defined($m = mark('get0001'));
+        sleep 0.01;
+    }
+    ok(defined $m, 'it leaves a click to confirm');
+
+    $redis->lead('bot0001', destination => 'https://example.com/b',
+                 campaign => 'c-bot');
+    get('/r/bot0001', 'User-Agent' => 'curl/8.0');
+    ($row) = new_rows(1);
+    is($row->{traffic_class}, 'bot', 'curl: bot');
+    get('/r/zzz0002', 'User-Agent' => $UA);
     new_rows(1);
-    is($redis->cmd('EXISTS', 'oie:click:abc1234'), 0,
-       'a HEAD leaves none');
+    is(mark('bot0001'), undef, "a bot's click awaits no confirmation");
 };
 
 subtest 'other methods: 405 with Allow, no row' => sub {
