@@ -173,7 +173,9 @@ http {
     }
     if (!(await canConnect(port))) {
         proc.kill('SIGKILL');
-        throw new Error(`nginx did not start: ${stderr}\n${readLog(dir)}`);
+        const why = `nginx did not start: ${stderr}\n${readLog(dir)}`;
+        if (!process.env.OIE_KEEP) rmSync(dir, { recursive: true, force: true });
+        throw new Error(why);
     }
     const base = `http://127.0.0.1:${port}`;
     return {
