@@ -167,11 +167,14 @@ http {
     // a test process that ends early takes its nginx with it
     const reap = () => proc.exitCode === null && proc.kill('SIGKILL');
     process.on('exit', reap);
-    for (let i = 0; i < 100 && !(await canConnect(port)); i++) {
+    // nginx writes its pid file once it holds the port: only then is what
+    // answers on the port this nginx (a free port can be taken meanwhile)
+    const up = async () => proc.exitCode === null && existsSync(join(dir, 'nginx.pid')) && canConnect(port);
+    for (let i = 0; i < 100 && !(await up()); i++) {
         if (proc.exitCode !== null) break;
         await sleep(50);
     }
-    if (!(await canConnect(port))) {
+    if (!(await up())) {
         proc.kill('SIGKILL');
         const why = `nginx did not start: ${stderr}\n${readLog(dir)}`;
         if (!process.env.OIE_KEEP) rmSync(dir, { recursive: true, force: true });
