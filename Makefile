@@ -74,7 +74,9 @@ $(NGX_BUILD)/objs/Makefile: config $(SRC_LIST)
 $(MODULE): $(NGX_BUILD)/objs/Makefile $(MODULE_SRCS)
 	@$(MAKE) --no-print-directory -C $(NGX_BUILD) -f objs/Makefile modules \
 	    > $(BUILD)/module.log 2>&1 || { cat $(BUILD)/module.log; exit 1; }
-	@cp $(NGX_BUILD)/objs/ngx_http_oie_module.so $@
+	@# a new file, renamed over the old: a running nginx keeps its mapping
+	@# (cp would rewrite the loaded file in place and crash its workers)
+	@cp $(NGX_BUILD)/objs/ngx_http_oie_module.so $@.tmp && mv -f $@.tmp $@
 	@echo "built $@"
 
 # C unit tests for the pure parts: each prints TAP.

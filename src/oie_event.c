@@ -1478,6 +1478,22 @@ oie_event_row(const oie_wire_event_t *ev, const oie_row_ctx_t *ctx,
         switch (f->kind) {
 
         case OIE_K_STR:
+            if (i == OIE_F_LEAD_ID) {
+                /* a signed id "<id>.<tag>" is stored as the bare id, the
+                 * one email_clicks and the warehouse join on (ids are
+                 * base62: a '.' is only ever the tag's) */
+                oie_jval_t             bare = *v;
+                const unsigned char   *dot;
+
+                dot = memchr(v->raw, '.', v->len);
+                if (dot) {
+                    bare.len = dot - v->raw;
+                }
+
+                oie_put_raw_str(&o, f->column, &bare);
+                break;
+            }
+
             oie_put_raw_str(&o, f->column, v);
             break;
 

@@ -1076,7 +1076,8 @@ oie_campaign_write_csv(oie_campaign_t *cp, const char *path)
         putc_unlocked(',', fp);
         fputs_unlocked(cp->base, fp);
         fputs_unlocked("/o/", fp);
-        fputs_unlocked(lead->id, fp);
+        /* oie_open checks signatures like oie_redirect does */
+        fputs_unlocked(cp->secret ? lead->sid : lead->id, fp);
         fputs_unlocked(".gif,", fp);
         fputs_unlocked(lead->id, fp);
         fputs_unlocked("\r\n", fp);
@@ -1206,7 +1207,7 @@ oie_campaign_write_ndjson(oie_campaign_t *cp, const char *path)
         putc_unlocked('"', fp);
         fputs_unlocked(cp->base, fp);
         fputs_unlocked("/o/", fp);
-        fputs_unlocked(lead->id, fp);
+        fputs_unlocked(cp->secret ? lead->sid : lead->id, fp);
         fputs_unlocked(".gif\"", fp);
 
         fprintf(fp, ",\"createdAt\":\"%s\",\"line\":%u}\n", created,

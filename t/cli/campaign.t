@@ -157,8 +157,8 @@ for my $l (@{ ndjson_read("$dir/signed/signed-identities.ndjson") }) {
     my $sid = ref_sign($l->{id}, '0123456789abcdef0123456789abcdef');
     is($l->{signedId}, $sid, "signed id of $l->{id} matches the Perl HMAC");
     is($l->{trackingUrl}, "https://track.example.com/r/$sid", 'tracking link signed');
-    is($l->{openPixelUrl}, "https://track.example.com/o/$l->{id}.gif",
-       'pixel link with the bare id');
+    is($l->{openPixelUrl}, "https://track.example.com/o/$sid.gif",
+       'pixel link signed too (oie_open checks it)');
 }
 
 # destinations

@@ -113,6 +113,10 @@ test_rows(void)
     ok(strstr(row(0), "scroll_depth") == NULL && strstr(row(0), "unknown")
        == NULL, "and not written");
 
+    ok(parse(BATCH(EV(",\"leadId\":\"aB3dE9x.Zt9Kq2Lm\""))) == OIE_EVENT_OK
+       && strstr(row(0), "\"lead_id\":\"aB3dE9x\",") != NULL,
+       "a signed lead id is stored bare");
+
     ok(parse("{\"meta\":{\"x\":[1],\"sentAt\":5},\"other\":1,\"events\":["
              EV("") "]}") == OIE_EVENT_OK, "members in any order");
     ok(b.sent_at == 5, "sentAt after another meta member");
@@ -271,7 +275,7 @@ test_limits(void)
 int
 main(void)
 {
-    plan(15 + 37 + 4);
+    plan(16 + 37 + 4);
     test_rows();
     test_errors();
     test_limits();
