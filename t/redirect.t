@@ -7,6 +7,7 @@ use warnings;
 use FindBin;
 BEGIN { push @INC, "$FindBin::Bin/lib" }
 use Test::More;
+use File::Temp ();
 use IO::Select;
 use JSON::PP ();
 use Time::HiRes qw(sleep);
@@ -17,6 +18,10 @@ use OIE::Redis;
 my $redis = OIE::Redis->new;
 my $P = $redis->port;
 my $FALLBACK = 'https://fallback.example/home?src=oie';
+my $SECRET = 'redirect-secret-0123456789';
+my $secret_file = File::Temp->new;
+print $secret_file $SECRET;
+close $secret_file;
 
 # one worker: its rows come in the order of the requests
 my $ng = OIE::Nginx->new(workers => 1, http => <<H, server => <<S)->start;
@@ -26,6 +31,10 @@ my $ng = OIE::Nginx->new(workers => 1, http => <<H, server => <<S)->start;
 H
     location /r/ { oie_redirect fallback=$FALLBACK; }
     location /plain/r/ { oie_redirect; }
+    location /s/r/ {
+        oie_secret @{[ $secret_file->filename ]};
+        oie_redirect fallback=$FALLBACK;
+    }
 S
 
 my %schema = map { $_->{name} => 1 } @{ JSON::PP::decode_json(do {
@@ -277,6 +286,24 @@ subtest 'other methods: 405 with Allow, no row' => sub {
     $ng->request('GET', '/r/zzz0000');
     my ($row) = new_rows(1);
     is($row->{lead_id}, 'zzz0000', 'the next row is the next GET');
+};
+
+subtest 'signed links: genuine, unsigned and forged ids, and their rows' => sub {
+    my $good = OIE::Redis::sign_id($SECRET, 'abc1234');
+    (my $forged = $good) =~ s/.$/$& eq 'a' ? 'b' : 'a'/e;
+    is(location("/s/r/$good"), "https://example.com/landing?i=$good",
+       'genuine: the destination, with the signed id');
+    my ($row) = new_rows(1);
+    is($row->{outcome}, 'ok', 'genuine: ok');
+    is($row->{lead_id}, 'abc1234', 'genuine: the bare id');
+    for my $id ('abc1234', $forged) {
+        is(location("/s/r/$id"), $FALLBACK, "$id: the fallback, no id");
+        ($row) = new_rows(1);
+        is($row->{outcome}, 'bad_signature', "$id: bad_signature");
+        is($row->{lead_id}, 'abc1234', "$id: the id it claims");
+        is($row->{raw_id}, $id, "$id: raw_id as requested");
+        is($row->{campaign}, undef, "$id: nothing of the lead");
+    }
 };
 
 subtest 'without fallback=, the site root' => sub {

@@ -238,6 +238,44 @@ subtest 'Redis restarted five times: no descriptor leak, no busy loop' => sub {
     unlike($ng->error_log, qr/\[alert\]/, 'no alert (an fd closed twice would be one)');
 };
 
+subtest 'reload under traffic: every click answered, old workers go' => sub {
+    my $redis = OIE::Redis->new;
+    $redis->lead('rld0001', destination => 'https://ex.com/rld');
+    my $ng = redirect_nginx($redis->addr . ' timeout=500ms', workers => 2);
+    is(eventually($ng, '/r/rld0001', 'https://ex.com/rld?i=rld0001'),
+       'https://ex.com/rld?i=rld0001', 'up');
+    my @old = sort $ng->worker_pids;
+    my $pid = fork // die;
+    if (!$pid) {
+        my $bad = 0;
+        for (1 .. 150) {
+            my $loc = location($ng, '/r/rld0001');
+            $bad++ unless $loc eq 'https://ex.com/rld?i=rld0001'
+                          || $loc eq "$FB?i=rld0001";
+        }
+        POSIX::_exit($bad ? 1 : 0);
+    }
+    for (1 .. 3) {
+        sleep 0.2;
+        $ng->reload;
+    }
+    waitpid $pid, 0;
+    is($?, 0, '150 clicks through three reloads: each got a 302');
+    my @new;
+    for (1 .. 200) {
+        @new = sort $ng->worker_pids;
+        last if @new == 2 && !grep { my $o = $_; grep { $_ == $o } @new } @old;
+        sleep 0.05;
+    }
+    is(scalar @new, 2, 'two workers');
+    ok(!(grep { my $o = $_; grep { $_ == $o } @new } @old),
+       'none of them an old one: the old workers exited');
+    is(eventually($ng, '/r/rld0001', 'https://ex.com/rld?i=rld0001'),
+       'https://ex.com/rld?i=rld0001', 'the new workers reach Redis');
+    $ng->quit;
+    unlike($ng->error_log, qr/\[alert\]|exited on signal/, 'no crash, no alert');
+};
+
 subtest 'quitting while Redis is away is not held up' => sub {
     my $redis = OIE::Redis->new;
     my $ng = redirect_nginx($redis->addr . ' timeout=500ms');
