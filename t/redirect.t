@@ -220,7 +220,7 @@ subtest 'no open redirect: only stored destinations or the fallback' => sub {
         my $loc = location($path, Host => 'evil.example');
         unlike($loc, qr/evil/, "$path: $loc");
     }
-    new_rows(5);
+    settle();
 
     # stored, but not a web address: the fallback, with the id
     for my $dest ('javascript:alert(1)', '//evil.example/x', 'ftp://x/',
@@ -368,7 +368,7 @@ subtest 'the cache: repeated clicks do not ask Redis, changes are seen' => sub {
 subtest 'Redis slow (DEBUG SLEEP): the fallback, without waiting for it' => sub {
     $redis->lead('slow001', destination => 'https://ex.com/slow');
     # not in the cache: a miss must ask Redis
-    my $s = $redis->sleep_async(3);
+    my $s = $redis->sleep_async(2);
     sleep 0.1;
     my ($code, $h) = get('/r/slow001');
     my $still_asleep = IO::Select->new($s)->can_read(0) ? 0 : 1;
