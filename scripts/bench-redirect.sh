@@ -202,6 +202,11 @@ kill "$(cat "$B/redis/redis.pid")" 2>/dev/null || true
 rows=$(cat "$B"/events/email_clicks/*.ndjson 2>/dev/null | wc -l)
 ok=$(cat "$B"/events/email_clicks/*.ndjson 2>/dev/null | grep -c '"outcome":"ok"' || true)
 echo "email_click rows: $rows, outcome ok: $ok (warm-up + measured run + sample)"
+# at these rates oie_classify's timing rules see a scanner's sweep, not
+# people: those clicks leave no confirmation mark and no live score work
+echo "clicks by traffic class: $(cat "$B"/events/email_clicks/*.ndjson 2>/dev/null \
+    | grep -o '"traffic_class":"[a-z]*"' | cut -d'"' -f4 | sort | uniq -c \
+    | awk '{printf "%s %s  ", $2, $1}')"
 if [ "$rows" != "$ok" ]; then
     echo "FAIL: some clicks were not resolved:" >&2
     grep -o '"outcome":"[a-z_]*"' "$B"/events/email_clicks/*.ndjson | sort | uniq -c >&2

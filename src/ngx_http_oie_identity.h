@@ -64,17 +64,19 @@ typedef void (*ngx_http_oie_lead_handler_pt)(ngx_http_request_t *r,
 
 
 /*
- * Looks the lead up: from the cache (the answer is returned at once, lead
- * filled in r's pool) or from Redis (OIE_LEAD_AGAIN; the handler runs
- * later with r, within the oie_redis timeout, and r->main->count was
- * raised: the handler must finalize r).  OIE_LEAD_DOWN when Redis cannot
- * be asked now.
+ * Looks the lead up: from the cache (the answer is returned at once; lead
+ * points into the cache, valid until the event loop turns again: keep it
+ * longer with ngx_http_oie_lead_copy()) or from Redis (OIE_LEAD_AGAIN; the
+ * handler runs later with r and a lead in r's pool, within the oie_redis
+ * timeout, and r->main->count was raised: the handler must finalize r).
+ * OIE_LEAD_DOWN when Redis cannot be asked now.
  */
 ngx_uint_t ngx_http_oie_lead_lookup(ngx_http_request_t *r, u_char *id,
     size_t len, ngx_http_oie_lead_t *lead,
     ngx_http_oie_lead_handler_pt handler);
 ngx_str_t *ngx_http_oie_lead_field(ngx_http_oie_lead_t *lead,
     const char *name);
+ngx_int_t ngx_http_oie_lead_copy(ngx_pool_t *pool, ngx_http_oie_lead_t *lead);
 ngx_int_t ngx_http_oie_lead_init(ngx_cycle_t *cycle,
     ngx_http_oie_identity_main_conf_t *imcf);
 void ngx_http_oie_lead_exit(ngx_cycle_t *cycle);

@@ -150,39 +150,39 @@ ngx_http_oie_lead_field(ngx_http_oie_lead_t *lead, const char *name)
 }
 
 
-static ngx_int_t
-ngx_http_oie_lead_copy(ngx_pool_t *pool, ngx_http_oie_lead_entry_t *e,
-    ngx_http_oie_lead_t *lead)
+/* a lead of the cache made the request's own, to keep past this turn */
+ngx_int_t
+ngx_http_oie_lead_copy(ngx_pool_t *pool, ngx_http_oie_lead_t *lead)
 {
     u_char      *p;
     size_t       size;
+    ngx_str_t   *kv;
     ngx_uint_t   i;
 
-    lead->n = e->n;
-
-    if (e->n == 0) {
-        lead->kv = NULL;
+    if (lead->n == 0) {
         return NGX_OK;
     }
 
     size = 0;
 
-    for (i = 0; i < 2 * e->n; i++) {
-        size += e->kv[i].len;
+    for (i = 0; i < 2 * lead->n; i++) {
+        size += lead->kv[i].len;
     }
 
-    lead->kv = ngx_palloc(pool, 2 * e->n * sizeof(ngx_str_t) + size);
-    if (lead->kv == NULL) {
+    kv = ngx_palloc(pool, 2 * lead->n * sizeof(ngx_str_t) + size);
+    if (kv == NULL) {
         return NGX_ERROR;
     }
 
-    p = (u_char *) &lead->kv[2 * e->n];
+    p = (u_char *) &kv[2 * lead->n];
 
-    for (i = 0; i < 2 * e->n; i++) {
-        lead->kv[i].data = p;
-        lead->kv[i].len = e->kv[i].len;
-        p = ngx_cpymem(p, e->kv[i].data, e->kv[i].len);
+    for (i = 0; i < 2 * lead->n; i++) {
+        kv[i].data = p;
+        kv[i].len = lead->kv[i].len;
+        p = ngx_cpymem(p, lead->kv[i].data, lead->kv[i].len);
     }
+
+    lead->kv = kv;
 
     return NGX_OK;
 }
@@ -210,9 +210,9 @@ ngx_http_oie_lead_lookup(ngx_http_request_t *r, u_char *id, size_t len,
             ngx_queue_remove(&e->lru);
             ngx_queue_insert_head(&ngx_http_oie_lead_lru, &e->lru);
 
-            if (ngx_http_oie_lead_copy(r->pool, e, lead) != NGX_OK) {
-                return OIE_LEAD_ERROR;
-            }
+            /* the entry itself: it stays until the event loop turns */
+            lead->n = e->n;
+            lead->kv = e->kv;
 
             return e->found ? OIE_LEAD_FOUND : OIE_LEAD_UNKNOWN;
         }

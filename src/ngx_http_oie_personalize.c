@@ -164,7 +164,11 @@ ngx_http_oie_personalize_handler(ngx_http_request_t *r)
         return ngx_http_oie_personalize_answer(r, ctx);
     }
 
-    /* a cached lead: only the score is awaited */
+    /* a cached lead: only the score is awaited, the lead kept meanwhile */
+    if (ngx_http_oie_lead_copy(r->pool, &ctx->lead) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     r->main->count++;
 
     return NGX_DONE;
