@@ -16,22 +16,28 @@ export OIE_ROOT=$PWD
 if [ "${SAN:-}" = 1 ]; then
     # Debian's nginx is not instrumented: the module's ASan runtime must be
     # preloaded, in nginx only (not perl or node).  Every caller of
-    # TEST_NGINX_BINARY or NGINX gets this wrapper; each report lands in
-    # TEST_NGINX_REPORT_DIR and fails the test file that caused it
-    # (t/lib/Test/Nginx/Sanitize.pm).
+    # TEST_NGINX_BINARY or NGINX gets this wrapper; each report (in
+    # TEST_NGINX_REPORT_DIR, or in nginx's error.log) fails the test file
+    # that caused it (t/lib/Test/Nginx/Sanitize.pm).
+    # UBSan's reports stop the worker and land in its error.log: nginx
+    # hides UBSAN_OPTIONS from UBSan, t/san/ubsan_options.c gives it back
     reports=$build/san-reports
     rm -rf "$reports" && mkdir -p "$reports"
+    cc -shared -fPIC -O2 -o "$build/ubsan-options.so" t/san/ubsan_options.c \
+        || exit 2
     {
         echo '#!/bin/sh'
         echo '# nginx reads $NGINX as inherited sockets: never pass it on'
         echo 'unset NGINX'
-        echo "export LD_PRELOAD=$(gcc -print-file-name=libasan.so)"
+        echo "export LD_PRELOAD=\"$(gcc -print-file-name=libasan.so) $build/ubsan-options.so\""
         echo "export ASAN_OPTIONS=halt_on_error=1:abort_on_error=1:detect_leaks=0:log_path=$reports/asan"
-        echo "export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_path=$reports/ubsan"
+        echo "export UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1"
         echo "exec $TEST_NGINX_BINARY \"\$@\""
     } > "$build/nginx-san"
     chmod +x "$build/nginx-san"
+    # NGINX: the pixel harness; OIE_NGINX: scripts/run-demo.sh, bench.sh
     export TEST_NGINX_BINARY=$build/nginx-san NGINX=$build/nginx-san
+    export OIE_NGINX=$build/nginx-san
     export TEST_NGINX_REPORT_DIR=$reports
 fi
 

@@ -60,6 +60,38 @@ utime time - 3600, time - 3600, "$reports/ubsan.99";
 ($rc, $out) = child("ok(1); done_testing();", TEST_NGINX_REPORT_DIR => $reports);
 is($rc, 0, 'a report from before the file started is not its own') or diag $out;
 
+# a UBSan report nginx's stderr took into its error.log
+my $log = "$reports/error.log";
+open my $el, '>', $log or die;
+print $el "2026/11/25 09:40:38 [notice] 1#1: start worker process 2\n"
+        . "src/x.c:451:46: runtime error: signed integer overflow\n"
+        . "    #0 0x7f in f src/x.c:451\n";
+close $el;
+($rc, $out) = child(<<"C");
+ok(1);
+Test::Nginx::Sanitize::scan_log('$log');
+Test::Nginx::Sanitize::scan_log('$log');
+done_testing();
+C
+isnt($rc, 0, 'a runtime error line in an error.log fails the file');
+like($out, qr/^not ok 2 - no memory error reported by nginx \(.*error\.log \(line 2\)\)/m,
+     'naming the log and the line');
+unlike($out, qr/^not ok 3/m, 'once, however often the log is read');
+like($out, qr/# src\/x\.c:451:46: runtime error/, 'with the report');
+
+($rc, $out) = child(<<"C");
+ok(1);
+Test::Nginx::Sanitize::watch_log('$log');
+done_testing();
+C
+isnt($rc, 0, 'a watched log is read at the end');
+
+open $el, '>', $log or die;
+print $el "2026/11/25 [error] 1#1: *5 client sent: runtime error: x\n";
+close $el;
+($rc, $out) = child("ok(1); Test::Nginx::Sanitize::scan_log('$log'); done_testing();");
+is($rc, 0, 'nginx lines that merely mention the words do not count') or diag $out;
+
 my %vg = (TEST_NGINX_PREFIX_CMD => 'env A=1  B=2', TEST_NGINX_USE_VALGRIND => 1);
 ($rc, $out) = child(<<'C', %vg);
 is_deeply([Test::Nginx::Sanitize::prefix()], [qw(env A=1 B=2)], 'prefix words');

@@ -53,6 +53,7 @@ sub new {
               "$self->{prefix}/tmp");
     $self->{port} ||= free_port();
     $self->{events} ||= "$self->{prefix}/events";
+    Test::Nginx::Sanitize::watch_log("$self->{prefix}/logs/error.log");
     $self->write_conf;
     return $self;
 }

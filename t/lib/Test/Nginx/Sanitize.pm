@@ -77,9 +77,43 @@ sub reports {
     return @found;
 }
 
+# UBSan (and ASan when it cannot open its log_path) write to stderr, which
+# nginx points at its error.log: the runners hand their logs in here, when
+# nginx stopped (block tests wipe the server root between blocks) or for
+# scanning at the end (OIE::Nginx prefixes live until then)
+our %Watched;
+our %Seen;
+our @LogReports;
+
+my $MARK = join '|', '==\d+==ERROR: (?:Address|Leak)Sanitizer',
+                     '\S+:\d+:\d+: runtime error: ',
+                     'SUMMARY: (?:Address|UndefinedBehavior|Leak)Sanitizer';
+$MARK = qr/^(?:$MARK)/;
+
+sub watch_log {
+    my ($path) = @_;
+    $Watched{$path} = 1;
+}
+
+sub scan_log {
+    my ($path) = @_;
+    open my $fh, '<', $path or return;
+    my @lines = <$fh>;
+    close $fh;
+    for my $i (0 .. $#lines) {
+        next unless $lines[$i] =~ $MARK;
+        my $key = "$path\0$lines[$i]";
+        next if $Seen{$key}++;
+        my $end = $i + 40 > $#lines ? $#lines : $i + 40;
+        push @LogReports, ["$path (line " . ($i + 1) . ')',
+                           join '', @lines[$i .. $end]];
+    }
+}
+
 sub check {
     return if $$ != $Owner;
-    my @found = reports() or return;
+    scan_log($_) for sort keys %Watched;
+    my @found = (reports(), @LogReports) or return;
     require Test::More;
     for my $r (@found) {
         my @lines = split /\n/, $r->[1];
@@ -144,5 +178,12 @@ C<log_path=DIR/asan> and C<DIR/ubsan> produce these names). Any such file
 that is not empty and was written while the test file ran fails it.
 
 =back
+
+Reports nginx's stderr took (UBSan's, whatever the variables say: nginx
+hides the environment from it) are found in the error logs the runners
+hand in: C<scan_log(PATH)> reads one now (Test::Nginx::Util does, each
+time it stopped nginx), C<watch_log(PATH)> has it read at the end
+(OIE::Nginx does, for each server it makes). A sanitizer's report line in
+one fails the file like a report file does.
 
 =cut

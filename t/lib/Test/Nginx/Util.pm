@@ -765,6 +765,9 @@ sub stop_nginx {
         sleep 0.01;
     }
 
+    # sanitizer reports nginx wrote to its error.log (Test::Nginx::Sanitize)
+    Test::Nginx::Sanitize::scan_log($ErrLogFile);
+
     return undef if !_pid_alive($pid);
 
     my $msg = "nginx (pid $pid) did not exit within ${StopTimeout}s of "
