@@ -425,4 +425,299 @@ S
     waitpid $pid, 0;
 };
 
+# --- what is on disk in the spool ---------------------------------------
+
+sub ev_row {
+    my ($id) = @_;
+    return JSON::PP->new->canonical->encode({
+        event_id => "ev-$id", event_type => 'pageview',
+        event_time => '2024-11-24T00:00:00.000Z', received_at => '2024-11-24T00:00:01.000Z',
+        session_id => 's', visitor_id => $id, url => 'https://e.example/' });
+}
+
+sub click_row {
+    my ($id) = @_;
+    return JSON::PP->new->canonical->encode({
+        event_id => "ck-$id", event_type => 'email_click', outcome => 'ok',
+        event_time => '2024-11-24T00:00:00.000Z', received_at => '2024-11-24T00:00:01.000Z',
+        lead_id => 'aB3dE9x', user_agent => $id });
+}
+
+sub spit {
+    my ($path, $bytes) = @_;
+    open my $fh, '>:raw', $path or die "$path: $!";
+    print $fh $bytes;
+    close $fh;
+}
+
+subtest 'corrupt spool files are skipped line by line, never crash' => sub {
+    my $bq = OIE::BQStub->start;
+    my $spool = "$tmp/spool-corrupt";
+    make_path($spool);
+
+    # a file of good rows with every kind of damage between them
+    spit("$spool/20200101T000000Z-999999-000000.spool", join '',
+         'events ' . ev_row('SP-1') . "\n",
+         "\x00\xff\xfe garbage \x01\x02\n",
+         "nosuchtable {\"a\":1}\n",
+         "eventsNOSPACE\n",
+         "events\n",
+         "events x\n",
+         "\n",
+         "\r\n",
+         'events ' . ev_row('SP-2') . "\r\n",
+         'email_clicks ' . click_row('SP-C1') . "\n",
+         'events ' . ev_row('SP-3') . "\n",
+         'events ' . ('z' x (2 * 1024 * 1024)) . "\n",
+         'events ' . ev_row('SP-4'));
+    # an empty one, a binary one, a name that only looks like ours
+    spit("$spool/20200101T000001Z-999999-000001.spool", '');
+    spit("$spool/20200101T000002Z-999999-000002.spool", join '', map { chr(($_ * 37) % 256) } 1 .. 100_000);
+    spit("$spool/notes.spool.txt", "events " . ev_row('SP-NOT') . "\n");
+    # a dead writer's unfinished file (its last line cut) and a dead
+    # replayer's claim
+    spit("$spool/20200101T000003Z-999999-000003.spool.part",
+         'events ' . ev_row('SP-5') . "\nevents " . substr(ev_row('SP-CUT'), 0, 30));
+    spit("$spool/20200101T000004Z-999999-000004.spool.claim-999998",
+         'events ' . ev_row('SP-6') . "\n");
+
+    my $key = $bq->key_file;
+    my $url = $bq->url;
+    my $ng = OIE::Nginx->new(workers => 1, http => <<H)->start;
+        oie_zone oie 4m;
+        oie_sink bigquery project=oie-test dataset=outbound_sales
+                 credentials=$key endpoint=$url/bigquery/v2 timeout=2s;
+        oie_spool $spool max_size=64m;
+        oie_batch rows=50 interval=20ms;
+H
+    my $pids = workers_of($ng);
+
+    my %want = map { $_ => 1 } qw(SP-1 SP-2 SP-3 SP-4 SP-5 SP-6);
+    my %seen;
+    $bq->wait_for(sub {
+        %seen = ();
+        $seen{ $_->{json}{visitor_id} }++ for @{ $bq->rows('events') };
+        !grep { !$seen{$_} } keys %want;
+    }, 20);
+    my @missing = grep { !$seen{$_} } sort keys %want;
+    {
+        local $TODO = 'a line that is not JSON makes BigQuery refuse its whole '
+                    . 'batch, which goes to the dead letters (reported to the lead)';
+        is("@missing", '', 'every good row is stored');
+    }
+    is(scalar(grep { $_ > 1 } values %seen), 0, 'none twice');
+    ok(!$seen{'SP-CUT'}, 'the cut last line of a .part file is not sent');
+    ok(!$seen{'SP-NOT'}, 'a file not named like a spool file is left alone');
+    ok(-e "$spool/notes.spool.txt", 'and kept');
+    my ($click) = grep { ($_->{json}{user_agent} // '') eq 'SP-C1' } @{ $bq->rows('email_clicks') };
+    ok($click, 'the email_clicks row among them goes to its table');
+    like($ng->error_log, qr/skipping a malformed line at offset \d+/, 'bad lines are logged');
+
+    # the dead letters, if any, are JSON a person can read back
+    my $dl = 0;
+    for my $f (glob "$spool/dead-letter/*.ndjson") {
+        open my $fh, '<:raw', $f or die;
+        while (my $l = <$fh>) {
+            chomp $l;
+            $dl++;
+            local $TODO = 'a spool line that is not JSON is dead-lettered as is '
+                        . '(reported to the lead)';
+            ok(utf8_ok($l) && eval { JSON::PP->new->utf8->decode($l); 1 },
+               "dead letter $dl is UTF-8 JSON")
+                or diag substr($l, 0, 300);
+        }
+    }
+
+    my $left = () = glob "$spool/*.spool*";
+    $bq->wait_for(sub { $left = () = grep { !/notes/ } glob "$spool/*.spool*"; $left == 0 }, 10);
+    is($left, 0, 'every spool file was replayed and removed');
+    no_crash($ng, $pids, 'corrupt spool');
+    $ng->quit;
+    $bq->stop;
+};
+
+# --- what a broken BigQuery or token endpoint answers ------------------------
+
+# an HTTP server for the token and insertAll URLs that answers from two
+# scripts, one reply each call, then well: a token, and rows stored (their
+# insertIds appended to $dir/stored); "slow" replies hold the connection
+sub fake_google {
+    my ($dir, $token_script, $insert_script) = @_;
+    my $srv = IO::Socket::INET->new(Listen => 64, LocalAddr => '127.0.0.1',
+                                    LocalPort => 0, ReuseAddr => 1) or die $!;
+    my $port = $srv->sockport;
+    my $pid = fork // die "fork: $!";
+    return ($pid, $port) if $pid;
+
+    my @tok = @$token_script;
+    my @ins = @$insert_script;
+    while (my $c = $srv->accept) {
+        my $req = '';
+        my $sel = IO::Select->new($c);
+        while ($req !~ /\r\n\r\n/ && $sel->can_read(5)) {
+            sysread($c, my $b, 65536) or last;
+            $req .= $b;
+        }
+        my ($len) = $req =~ /^Content-Length:\s*(\d+)/mi;
+        my ($head, $body) = split /\r\n\r\n/, $req, 2;
+        $body //= '';
+        while (defined $len && length($body) < $len && $sel->can_read(5)) {
+            sysread($c, my $b, 65536) or last;
+            $body .= $b;
+        }
+        my ($path) = ($head // '') =~ m{^\S+ (\S+)};
+        my ($status, $type, $out);
+        if (($path // '') =~ /token/) {
+            ($status, $type, $out) = @{ shift(@tok) // [200, 'application/json',
+                '{"access_token":"good-token","expires_in":3600,"token_type":"Bearer"}'] };
+        } else {
+            my $r = shift @ins;
+            if (!$r) {
+                my $doc = eval { JSON::PP->new->utf8->decode($body) } // {};
+                open my $fh, '>>', "$dir/stored" or die;
+                print $fh "$_->{json}{visitor_id}\n" for @{ $doc->{rows} // [] };
+                close $fh;
+                $r = [200, 'application/json', '{"kind":"bigquery#tableDataInsertAllResponse"}'];
+            }
+            ($status, $type, $out) = @$r;
+        }
+        if ($status eq 'hang') {
+            sleep 3;
+            close $c;
+            next;
+        }
+        if ($status eq 'cut') {
+            syswrite($c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                         . "Content-Length: 1000\r\n\r\n{\"kind\":");
+            close $c;
+            next;
+        }
+        syswrite($c, "HTTP/1.1 $status X\r\nContent-Type: $type\r\nContent-Length: "
+                     . length($out) . "\r\nConnection: close\r\n\r\n$out");
+        close $c;
+    }
+    POSIX::_exit(0);
+}
+
+subtest 'a broken BigQuery and token endpoint' => sub {
+    my $dir = "$tmp/google";
+    make_path($dir);
+    my $J = 'application/json';
+    # each bad token answer is followed by a good one, and each good one
+    # by an insertAll answered 401 (a token refused): so the next fetch
+    # comes at once, not after the backoff that consecutive failures earn
+    my $good = [200, $J, '{"access_token":"good-token","expires_in":3600}'];
+    my @bad_tokens = (
+        [200, 'text/html', '<html>sign in</html>'],
+        [200, $J, '{"access_token":' . ('"' . ('t' x 5000) . '"') . ',"expires_in":3600}'],
+        [200, $J, '{"access_token":"","expires_in":3600}'],
+        [200, $J, '{"access_token":null}'],
+        [200, $J, '{"access_token":"a\u0000b","expires_in":3600}'],
+        [200, $J, '[]'],
+        [500, $J, '{"error":"backendError"}'],
+    );
+    my @token = ((map { ($_, $good) } @bad_tokens),
+                 [200, $J, '{"access_token":"short-lived","expires_in":-5}'],
+                 [200, $J, '{"access_token":"odd-life","expires_in":"3600"}'],
+                 [200, $J, '{"access_token":"long-life","expires_in":9223372036854775807}']);
+    my @refused = map { [401, $J, '{"error":{"code":401,"status":"UNAUTHENTICATED"}}'] }
+                  1 .. @bad_tokens + 2;
+    my @insert = (
+        @refused,
+        [200, 'text/html', '<html>oops</html>'],
+        [200, $J, '{"insertErrors":"not an array"}'],
+        [200, $J, '{"insertErrors":[{"index":-1,"errors":[{"reason":"invalid"}]}]}'],
+        [200, $J, '{"insertErrors":[{"index":1e20,"errors":[{"reason":"invalid"}]}]}'],
+        [200, $J, '{"insertErrors":[{"index":"0","errors":"x"}]}'],
+        [200, $J, '{"insertErrors":[{"index":0,"errors":[{"reason":5}, null, 7]}]}'],
+        [200, $J, '{"insertErrors":[{}, 1, null, []]}'],
+        [200, $J, '{"kind":' . ('[' x 10000) . (']' x 10000) . '}'],
+        [200, $J, '{"x":"' . ('y' x (3 * 1024 * 1024)) . '"}'],
+        ['cut'],
+        ['hang'],
+        [503, 'text/html', '<html>Service Unavailable</html>'],
+        [401, $J, '{"error":{"code":401}}'],
+        [403, $J, '{"error":{"errors":[{"reason":"rateLimitExceeded"}]}}'],
+        [400, 'text/html', "<html>Bad \"Request\"\x00\xff</html>"],
+    );
+    my ($pid, $port) = fake_google($dir, \@token, \@insert);
+
+    my $bq = OIE::BQStub->start;                # only for a key file
+    my $key = $bq->key_file;
+    my $spool = "$tmp/spool-google";
+    my $ng = OIE::Nginx->new(workers => 1, http => <<H)->start;
+        oie_zone oie 4m;
+        oie_sink bigquery project=oie-test dataset=outbound_sales
+                 credentials=$key endpoint=http://127.0.0.1:$port/bigquery/v2
+                 token_endpoint=http://127.0.0.1:$port/token timeout=1s
+                 concurrency=1;
+        oie_spool $spool max_size=64m;
+        oie_batch rows=5 interval=20ms;
+H
+    my $pids = workers_of($ng);
+
+    my $sent = 0;
+    for my $i (1 .. 60) {
+        my ($code) = $ng->request('POST', '/t', headers => { 'Content-Type' => 'application/json' },
+                                  body => body(event(visitorId => "GG-$i")));
+        $sent++ if $code == 204;
+        sleep 0.02;
+    }
+    is($sent, 60, 'every event accepted while the upstream misbehaves');
+
+    # each event ends up stored or as a dead letter, once
+    my (%stored, %dead);
+    my $deadline = time + 120;
+    while (time < $deadline) {
+        %stored = ();
+        if (open my $fh, '<', "$dir/stored") {
+            while (<$fh>) { chomp; $stored{$_}++ }
+        }
+        %dead = ();
+        for my $f (glob "$spool/dead-letter/*.ndjson") {
+            open my $fh, '<:raw', $f or next;
+            while (my $l = <$fh>) {
+                my ($id) = $l =~ /"visitor_id":"(GG-\d+)"/;
+                $dead{$id}++ if $id;
+            }
+        }
+        last if keys(%stored) + keys(%dead) >= 60;
+        sleep 0.25;
+    }
+    my @lost = grep { !$stored{"GG-$_"} && !$dead{"GG-$_"} } 1 .. 60;
+    local $TODO = 'an answer with insertErrors that does not name every row '
+                . '(or names rows -1, 1e20, "0") has the unnamed rows taken as '
+                . 'stored, though skipInvalidRows=false means none was '
+                . '(reported to the lead)';
+    is(scalar @lost, 0, 'every event is stored or a dead letter: '
+       . scalar(keys %stored) . ' stored, ' . scalar(keys %dead) . ' dead letters')
+        or diag "lost: @lost\nstatus: " . JSON::PP->new->canonical->encode($ng->status // {})
+                . "\nspool: " . join(' ', map { s{.*/}{}r . '=' . (-s $_) } glob "$spool/*");
+    undef $TODO;
+    my $twice = grep { $_ > 1 } values %stored;
+    note("$twice events stored twice (an insertAll whose answer was cut is resent; "
+         . 'BigQuery drops the copy by its insertId)');
+
+    for my $f (glob "$spool/dead-letter/*.ndjson") {
+        open my $fh, '<:raw', $f or next;
+        my $n = 0;
+        while (my $l = <$fh>) {
+            chomp $l;
+            $n++;
+            local $TODO = 'a 400 whose body is not JSON is written into the dead '
+                        . 'letter as is (reported to the lead)';
+            ok(utf8_ok($l) && eval { JSON::PP->new->utf8->decode($l); 1 },
+               "dead letter $n is UTF-8 JSON") or diag substr($l, 0, 200);
+        }
+    }
+
+    my $st = $ng->status;
+    ok($st->{sink}{token_errors} >= 5, "bad token answers counted ($st->{sink}{token_errors})");
+    no_crash($ng, $pids, 'broken Google');
+    $ng->quit;
+    kill 'KILL', $pid;
+    waitpid $pid, 0;
+    $bq->stop;
+};
+
 done_testing();
