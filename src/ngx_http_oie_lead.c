@@ -368,6 +368,7 @@ ngx_http_oie_lead_from_reply(ngx_pool_t *pool, redisReply *reply,
             return NGX_ERROR;
         }
         ngx_str_set(&lead->kv[0], "id");
+        ngx_str_set(&lead->kv[1], "");
         return NGX_OK;
     }
 

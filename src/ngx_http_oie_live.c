@@ -420,7 +420,8 @@ ngx_http_oie_live_copy(oie_score_str_t *dst, oie_score_str_t *src, u_char *p)
     dst->len = ngx_min(src->len, OIE_LIVE_STR_MAX);
     dst->data = (const char *) p;
 
-    return ngx_cpymem(p, src->data, dst->len);
+    /* an absent string may have no pointer at all */
+    return dst->len ? ngx_cpymem(p, src->data, dst->len) : p;
 }
 
 
@@ -1096,7 +1097,10 @@ ngx_http_oie_live_confirm(ngx_http_request_t *r, u_char *id, size_t len,
 
     cf->visitor_id.data = p;
     cf->visitor_id.len = ev->visitor_id.len;
-    p = ngx_cpymem(p, ev->visitor_id.data, ev->visitor_id.len);
+
+    if (ev->visitor_id.len) {
+        p = ngx_cpymem(p, ev->visitor_id.data, ev->visitor_id.len);
+    }
 
     cf->ip.data = p;
     cf->ip.len = ip.len;
@@ -1104,11 +1108,17 @@ ngx_http_oie_live_confirm(ngx_http_request_t *r, u_char *id, size_t len,
 
     cf->traffic_class.data = p;
     cf->traffic_class.len = tc.len;
-    p = ngx_cpymem(p, tc.data, tc.len);
+
+    if (tc.len) {
+        p = ngx_cpymem(p, tc.data, tc.len);
+    }
 
     cf->traffic_reasons.data = p;
     cf->traffic_reasons.len = tr.len;
-    p = ngx_cpymem(p, tr.data, tr.len);
+
+    if (tr.len) {
+        p = ngx_cpymem(p, tr.data, tr.len);
+    }
 
     cf->user_agent.data = p;
     cf->user_agent.len = ua;
