@@ -27,6 +27,11 @@ use OIE::Events qw(event body);
 
 $SIG{PIPE} = 'IGNORE';
 
+# the fake servers this file forks, gone with it whatever happens
+our @Fakes;
+our $Owner = $$;
+END { kill 'KILL', @Fakes if @Fakes && $$ == $Owner }
+
 my $tmp = tempdir('oie-hostile-up-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 my $FALLBACK = 'https://fallback.example/home';
 
@@ -102,9 +107,18 @@ sub no_crash {
     unlike($ng->error_log, qr/exited on signal/, "$what: no crash in error.log");
 }
 
+# OIE_HOSTILE_ONLY=regex runs only the parts whose names match
+sub part {
+    my ($name, $code) = @_;
+    return if $ENV{OIE_HOSTILE_ONLY} && $name !~ /$ENV{OIE_HOSTILE_ONLY}/i;
+    my $t0 = time;
+    subtest $name => $code;
+    note(sprintf '%s: %.1fs', $name, time - $t0);
+}
+
 # --- what Redis holds --------------------------------------------------
 
-subtest 'hostile data stored in Redis' => sub {
+part 'hostile data stored in Redis' => sub {
     my $redis = OIE::Redis->new;
     my $P = $redis->port;
     my $ng = OIE::Nginx->new(workers => 2, http => <<H, server => <<S)->start;
@@ -230,7 +244,10 @@ sub fake_redis {
                                     LocalPort => 0, ReuseAddr => 1) or die $!;
     my $port = $srv->sockport;
     my $pid = fork // die "fork: $!";
-    return ($pid, $port) if $pid;
+    if ($pid) {
+        push @Fakes, $pid;
+        return ($pid, $port);
+    }
 
     my $sel = IO::Select->new($srv);
     my %buf;
@@ -307,7 +324,7 @@ sub resp_answer {
     return "+OK\r\n";
 }
 
-subtest 'a broken or malicious Redis' => sub {
+part 'a broken or malicious Redis' => sub {
     my $D = 'https://dest.example/page';
     my %replies = (
         rOk0001 => "*4\r\n\$11\r\ndestination\r\n\$" . length($D) . "\r\n$D\r\n\$8\r\ncampaign\r\n\$2\r\nq1\r\n",
@@ -450,7 +467,7 @@ sub spit {
     close $fh;
 }
 
-subtest 'corrupt spool files are skipped line by line, never crash' => sub {
+part 'corrupt spool files are skipped line by line, never crash' => sub {
     my $bq = OIE::BQStub->start;
     my $spool = "$tmp/spool-corrupt";
     make_path($spool);
@@ -494,11 +511,10 @@ H
 
     my %want = map { $_ => 1 } qw(SP-1 SP-2 SP-3 SP-4 SP-5 SP-6);
     my %seen;
-    $bq->wait_for(sub {
-        %seen = ();
-        $seen{ $_->{json}{visitor_id} }++ for @{ $bq->rows('events') };
-        !grep { !$seen{$_} } keys %want;
-    }, 20);
+    # done when every spool file has been replayed and removed
+    $bq->wait_for(sub { !grep { !/notes/ } glob "$spool/*.spool*" }, 30);
+    sleep 0.3;
+    $seen{ $_->{json}{visitor_id} }++ for @{ $bq->rows('events') };
     my @missing = grep { !$seen{$_} } sort keys %want;
     {
         local $TODO = 'a line that is not JSON makes BigQuery refuse its whole '
@@ -547,7 +563,10 @@ sub fake_google {
                                     LocalPort => 0, ReuseAddr => 1) or die $!;
     my $port = $srv->sockport;
     my $pid = fork // die "fork: $!";
-    return ($pid, $port) if $pid;
+    if ($pid) {
+        push @Fakes, $pid;
+        return ($pid, $port);
+    }
 
     my @tok = @$token_script;
     my @ins = @$insert_script;
@@ -599,13 +618,79 @@ sub fake_google {
     POSIX::_exit(0);
 }
 
-subtest 'a broken BigQuery and token endpoint' => sub {
-    my $dir = "$tmp/google";
-    make_path($dir);
+# one fake Google and one nginx sending to it; the two halves below run at
+# once (their replies are paced by backoffs, not by work)
+sub google_setup {
+    my ($name, $token, $insert) = @_;
+    my $g = { name => $name, dir => "$tmp/google-$name", spool => "$tmp/spool-$name" };
+    make_path($g->{dir});
+    @$g{qw(pid port)} = fake_google($g->{dir}, $token, $insert);
+    my $port = $g->{port};
+    $g->{ng} = OIE::Nginx->new(workers => 1, http => <<H)->start;
+        oie_zone oie 4m;
+        oie_sink bigquery project=oie-test dataset=outbound_sales
+                 credentials=$main::key endpoint=http://127.0.0.1:$port/bigquery/v2
+                 token_endpoint=http://127.0.0.1:$port/token timeout=1s
+                 concurrency=1;
+        oie_spool $g->{spool} max_size=64m;
+        oie_batch rows=5 interval=20ms;
+H
+    $g->{pids} = workers_of($g->{ng});
+    return $g;
+}
+
+# every event stored or a dead letter (or the module done with all of them)
+sub google_wait {
+    my ($g, $n) = @_;
+    my (%stored, %dead);
+    my $deadline = time + 90;
+    while (time < $deadline) {
+        %stored = ();
+        if (open my $fh, '<', "$g->{dir}/stored") {
+            while (my $id = <$fh>) { chomp $id; $stored{$id}++ }
+        }
+        %dead = ();
+        for my $f (glob "$g->{spool}/dead-letter/*.ndjson") {
+            open my $fh, '<:raw', $f or next;
+            while (my $l = <$fh>) {
+                my ($id) = $l =~ /"visitor_id":"(\w+-\d+)"/;
+                $dead{$id}++ if $id;
+            }
+        }
+        last if keys(%stored) + keys(%dead) >= $n;
+        my $st = $g->{ng}->status // {};
+        last if ($st->{sink}{rows_accepted} // 0) + ($st->{sink}{rows_rejected} // 0) >= $n
+                && ($st->{spool}{bytes} // 1) == 0 && ($st->{ring}{events} // 1) == 0;
+        sleep 0.25;
+    }
+    $g->{stored} = \%stored;
+    $g->{dead} = \%dead;
+}
+
+sub google_dead_letters_ok {
+    my ($g) = @_;
+    for my $f (glob "$g->{spool}/dead-letter/*.ndjson") {
+        open my $fh, '<:raw', $f or next;
+        my $n = 0;
+        while (my $l = <$fh>) {
+            chomp $l;
+            $n++;
+            local $TODO = 'a 400 whose body is not JSON is written into the dead '
+                        . 'letter as is (reported to the lead)';
+            ok(utf8_ok($l) && eval { JSON::PP->new->utf8->decode($l); 1 },
+               "$g->{name}: dead letter $n is UTF-8 JSON") or diag substr($l, 0, 200);
+        }
+    }
+}
+
+part 'a broken BigQuery and token endpoint' => sub {
     my $J = 'application/json';
-    # each bad token answer is followed by a good one, and each good one
+    my $bq = OIE::BQStub->start;                # only for a key file
+    $main::key = $bq->key_file;
+
+    # tokens: each bad answer is followed by a good one, and each good one
     # by an insertAll answered 401 (a token refused): so the next fetch
-    # comes at once, not after the backoff that consecutive failures earn
+    # comes at once, not after the backoff consecutive failures earn
     my $good = [200, $J, '{"access_token":"good-token","expires_in":3600}'];
     my @bad_tokens = (
         [200, 'text/html', '<html>sign in</html>'],
@@ -622,8 +707,9 @@ subtest 'a broken BigQuery and token endpoint' => sub {
                  [200, $J, '{"access_token":"long-life","expires_in":9223372036854775807}']);
     my @refused = map { [401, $J, '{"error":{"code":401,"status":"UNAUTHENTICATED"}}'] }
                   1 .. @bad_tokens + 2;
+    my $tk = google_setup('token', \@token, \@refused);
+
     my @insert = (
-        @refused,
         [200, 'text/html', '<html>oops</html>'],
         [200, $J, '{"insertErrors":"not an array"}'],
         [200, $J, '{"insertErrors":[{"index":-1,"errors":[{"reason":"invalid"}]}]}'],
@@ -634,89 +720,57 @@ subtest 'a broken BigQuery and token endpoint' => sub {
         [200, $J, '{"kind":' . ('[' x 10000) . (']' x 10000) . '}'],
         [200, $J, '{"x":"' . ('y' x (3 * 1024 * 1024)) . '"}'],
         ['cut'],
-        ['hang'],
-        [503, 'text/html', '<html>Service Unavailable</html>'],
         [401, $J, '{"error":{"code":401}}'],
         [403, $J, '{"error":{"errors":[{"reason":"rateLimitExceeded"}]}}'],
         [400, 'text/html', "<html>Bad \"Request\"\x00\xff</html>"],
     );
-    my ($pid, $port) = fake_google($dir, \@token, \@insert);
+    my $in = google_setup('insert', [], \@insert);
 
-    my $bq = OIE::BQStub->start;                # only for a key file
-    my $key = $bq->key_file;
-    my $spool = "$tmp/spool-google";
-    my $ng = OIE::Nginx->new(workers => 1, http => <<H)->start;
-        oie_zone oie 4m;
-        oie_sink bigquery project=oie-test dataset=outbound_sales
-                 credentials=$key endpoint=http://127.0.0.1:$port/bigquery/v2
-                 token_endpoint=http://127.0.0.1:$port/token timeout=1s
-                 concurrency=1;
-        oie_spool $spool max_size=64m;
-        oie_batch rows=5 interval=20ms;
-H
-    my $pids = workers_of($ng);
-
-    my $sent = 0;
-    for my $i (1 .. 60) {
-        my ($code) = $ng->request('POST', '/t', headers => { 'Content-Type' => 'application/json' },
-                                  body => body(event(visitorId => "GG-$i")));
-        $sent++ if $code == 204;
-        sleep 0.02;
-    }
-    is($sent, 60, 'every event accepted while the upstream misbehaves');
-
-    # each event ends up stored or as a dead letter, once
-    my (%stored, %dead);
-    my $deadline = time + 120;
-    while (time < $deadline) {
-        %stored = ();
-        if (open my $fh, '<', "$dir/stored") {
-            while (<$fh>) { chomp; $stored{$_}++ }
+    for my $g ($tk, $in) {
+        my $sent = 0;
+        for my $i (1 .. 50) {
+            my ($code) = $g->{ng}->request('POST', '/t',
+                headers => { 'Content-Type' => 'application/json' },
+                body => body(event(visitorId => "$g->{name}-$i")));
+            $sent++ if $code == 204;
         }
-        %dead = ();
-        for my $f (glob "$spool/dead-letter/*.ndjson") {
-            open my $fh, '<:raw', $f or next;
-            while (my $l = <$fh>) {
-                my ($id) = $l =~ /"visitor_id":"(GG-\d+)"/;
-                $dead{$id}++ if $id;
-            }
-        }
-        last if keys(%stored) + keys(%dead) >= 60;
-        sleep 0.25;
+        is($sent, 50, "$g->{name}: every event accepted while the upstream misbehaves");
     }
-    my @lost = grep { !$stored{"GG-$_"} && !$dead{"GG-$_"} } 1 .. 60;
-    local $TODO = 'an answer with insertErrors that does not name every row '
-                . '(or names rows -1, 1e20, "0") has the unnamed rows taken as '
-                . 'stored, though skipInvalidRows=false means none was '
-                . '(reported to the lead)';
-    is(scalar @lost, 0, 'every event is stored or a dead letter: '
-       . scalar(keys %stored) . ' stored, ' . scalar(keys %dead) . ' dead letters')
-        or diag "lost: @lost\nstatus: " . JSON::PP->new->canonical->encode($ng->status // {})
-                . "\nspool: " . join(' ', map { s{.*/}{}r . '=' . (-s $_) } glob "$spool/*");
-    undef $TODO;
-    my $twice = grep { $_ > 1 } values %stored;
+
+    for my $g ($tk, $in) {
+        google_wait($g, 50);
+    }
+
+    my @lost = grep { !$tk->{stored}{"token-$_"} && !$tk->{dead}{"token-$_"} } 1 .. 50;
+    is(scalar @lost, 0, 'bad tokens: every event is stored ('
+       . scalar(keys %{ $tk->{stored} }) . ')')
+        or diag "lost: @lost\n" . $tk->{ng}->error_log;
+    my $st = $tk->{ng}->status // {};
+    ok($st->{sink}{token_errors} >= 7, "bad token answers counted ($st->{sink}{token_errors})");
+    # (a token for 2^63-1 seconds overflows lifetime * 1000 in the module:
+    # make test SAN=1 reports it; reported to the lead)
+
+    @lost = grep { !$in->{stored}{"insert-$_"} && !$in->{dead}{"insert-$_"} } 1 .. 50;
+    {
+        local $TODO = 'an answer with insertErrors that does not name every row '
+                    . '(or names rows -1, 1e20, "0") has the unnamed rows taken as '
+                    . 'stored, though skipInvalidRows=false means none was '
+                    . '(reported to the lead)';
+        is(scalar @lost, 0, 'bad insertAll answers: every event is stored or a dead letter: '
+           . scalar(keys %{ $in->{stored} }) . ' stored, '
+           . scalar(keys %{ $in->{dead} }) . ' dead letters') or diag "lost: @lost";
+    }
+    my $twice = grep { $_ > 1 } values %{ $in->{stored} };
     note("$twice events stored twice (an insertAll whose answer was cut is resent; "
          . 'BigQuery drops the copy by its insertId)');
+    google_dead_letters_ok($_) for $tk, $in;
 
-    for my $f (glob "$spool/dead-letter/*.ndjson") {
-        open my $fh, '<:raw', $f or next;
-        my $n = 0;
-        while (my $l = <$fh>) {
-            chomp $l;
-            $n++;
-            local $TODO = 'a 400 whose body is not JSON is written into the dead '
-                        . 'letter as is (reported to the lead)';
-            ok(utf8_ok($l) && eval { JSON::PP->new->utf8->decode($l); 1 },
-               "dead letter $n is UTF-8 JSON") or diag substr($l, 0, 200);
-        }
+    for my $g ($tk, $in) {
+        no_crash($g->{ng}, $g->{pids}, "broken Google ($g->{name})");
+        $g->{ng}->quit;
+        kill 'KILL', $g->{pid};
+        waitpid $g->{pid}, 0;
     }
-
-    my $st = $ng->status;
-    ok($st->{sink}{token_errors} >= 5, "bad token answers counted ($st->{sink}{token_errors})");
-    no_crash($ng, $pids, 'broken Google');
-    $ng->quit;
-    kill 'KILL', $pid;
-    waitpid $pid, 0;
     $bq->stop;
 };
 
