@@ -11,7 +11,7 @@ PKGS=(
     libhiredis-dev libjansson-dev libcurl4-openssl-dev libssl-dev zlib1g-dev
     libpcre3-dev
     # run and test
-    redis-server openssl curl ca-certificates
+    redis-server openssl curl ca-certificates python3
     libtest-base-perl libtext-diff-perl liblist-moreutils-perl libipc-run3-perl
     libtest-longstring-perl libwww-perl libjson-pp-perl libyaml-libyaml-perl
     # benchmarks, browser tests, sanitizers

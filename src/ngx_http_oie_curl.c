@@ -78,7 +78,7 @@ ngx_http_oie_curl_init(ngx_cycle_t *cycle)
 
     ngx_http_oie_curl_timer_ev.handler = ngx_http_oie_curl_timer_handler;
     ngx_http_oie_curl_timer_ev.log = cycle->log;
-    ngx_http_oie_curl_timer_ev.data = NULL;
+    ngx_http_oie_curl_timer_ev.data = &ngx_http_oie_timer_conn;
     ngx_http_oie_curl_timer_ev.cancelable = 1;
 
     return NGX_OK;

@@ -42,7 +42,7 @@ ngx_http_oie_drain_init(ngx_cycle_t *cycle)
 
     ngx_http_oie_drain_event.handler = ngx_http_oie_drain_handler;
     ngx_http_oie_drain_event.log = cycle->log;
-    ngx_http_oie_drain_event.data = b;
+    ngx_http_oie_drain_event.data = &ngx_http_oie_timer_conn;
     ngx_http_oie_drain_event.cancelable = 1;
 
     ngx_add_timer(&ngx_http_oie_drain_event, omcf->batch_interval);

@@ -86,9 +86,43 @@ ngx_http_oie_file_pid(const char *name, const char *after)
 }
 
 
-/* a process still there (or not ours to ask about) */
+/*
+ * A process still there (or not ours to ask about).  A zombie is not: it
+ * has exited and only waits to be reaped (a killed master's workers wait
+ * for init, which may take its time).
+ */
 ngx_uint_t
 ngx_http_oie_pid_alive(ngx_pid_t pid)
 {
-    return pid > 0 && (kill(pid, 0) == 0 || ngx_errno != NGX_ESRCH);
+    u_char    buf[256], path[64], *p;
+    ssize_t   n;
+    ngx_fd_t  fd;
+
+    if (pid <= 0 || (kill(pid, 0) == -1 && ngx_errno == NGX_ESRCH)) {
+        return 0;
+    }
+
+    ngx_sprintf(path, "/proc/%P/stat%Z", pid);
+
+    fd = ngx_open_file(path, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        return 1;
+    }
+
+    n = read(fd, buf, sizeof(buf) - 1);
+    ngx_close_file(fd);
+
+    if (n <= 0) {
+        return 1;
+    }
+
+    buf[n] = '\0';
+
+    /* "pid (comm) S ...": comm may hold spaces and parentheses */
+    p = (u_char *) ngx_strlchr(buf, buf + n, ')');
+    while (p && ngx_strlchr(p + 1, buf + n, ')')) {
+        p = ngx_strlchr(p + 1, buf + n, ')');
+    }
+
+    return !(p && p + 2 < buf + n && p[2] == 'Z');
 }

@@ -125,6 +125,7 @@ ngx_module_t  ngx_http_oie_module = {
 
 
 ngx_http_oie_worker_t  ngx_http_oie_worker;
+ngx_connection_t       ngx_http_oie_timer_conn = { .fd = (ngx_socket_t) -1 };
 
 
 static void *

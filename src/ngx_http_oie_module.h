@@ -150,6 +150,12 @@ typedef struct {
 extern ngx_module_t            ngx_http_oie_module;
 extern ngx_http_oie_worker_t   ngx_http_oie_worker;
 
+/*
+ * The data of the module's standalone timers: nginx's debug log reads a
+ * timer's data as a connection (its fd), so it must be one.
+ */
+extern ngx_connection_t        ngx_http_oie_timer_conn;
+
 
 /* shm: the zone, the ring and pushing rows from a request */
 ngx_int_t ngx_http_oie_shm_add(ngx_conf_t *cf, ngx_str_t *name, size_t size);

@@ -285,7 +285,7 @@ ngx_http_oie_oauth_init(ngx_cycle_t *cycle, ngx_http_oie_bq_conf_t *bq)
     o->log = cycle->log;
     o->timer.handler = ngx_http_oie_oauth_fetch;
     o->timer.log = cycle->log;
-    o->timer.data = o;
+    o->timer.data = &ngx_http_oie_timer_conn;
     o->timer.cancelable = 1;
 
     ngx_add_timer(&o->timer, 0);
@@ -338,7 +338,7 @@ ngx_http_oie_oauth_fetch(ngx_event_t *ev)
 {
     u_char                   *p;
     ngx_str_t                 jwt;
-    ngx_http_oie_oauth_t     *o = ev->data;
+    ngx_http_oie_oauth_t     *o = &ngx_http_oie_oauth;
     ngx_http_oie_curl_req_t  *req;
 
     if (o->req) {

@@ -218,7 +218,7 @@ ngx_http_oie_bq_job(ngx_http_oie_row_t *rows, ngx_uint_t n, ngx_uint_t table,
     job->table = table;
     job->nrows = n;
     job->timer.handler = ngx_http_oie_bq_send_handler;
-    job->timer.data = job;
+    job->timer.data = &ngx_http_oie_timer_conn;
     job->timer.log = log;
     /* a job waiting to be retried does not hold up an exiting worker:
      * exit_process spools it */
@@ -299,7 +299,10 @@ ngx_http_oie_bq_job_free(ngx_http_oie_bq_job_t *job)
 static void
 ngx_http_oie_bq_send_handler(ngx_event_t *ev)
 {
-    ngx_http_oie_bq_send(ev->data);
+    /* the timer is inside its job */
+    ngx_http_oie_bq_send((ngx_http_oie_bq_job_t *)
+                         ((u_char *) ev - offsetof(ngx_http_oie_bq_job_t,
+                                                   timer)));
 }
 
 

@@ -35,17 +35,24 @@ sub body {
     return $json->encode({ events => [@_], meta => { sentAt => 1732406400100 } });
 }
 
+# "<time>-<pid>-<seq>": in time, then process, then sequence order
+sub _file_order {
+    my @k = map { [ $_, m{/(\d{8}T\d{6}Z)-(\d+)-(\d+)[^/]*$} ? ($1, $2, $3) : ($_, 0, 0) ] } @_;
+    return map { $_->[0] } sort { $a->[1] cmp $b->[1] || $a->[2] <=> $b->[2]
+                                  || $a->[3] <=> $b->[3] } @k;
+}
+
 sub sink_files {
     my ($dir, $table) = @_;
     $table //= 'events';
-    my @f = sort glob "$dir/$table/*.ndjson";
+    my @f = _file_order(glob "$dir/$table/*.ndjson");
     return wantarray ? @f : scalar @f;
 }
 
 sub part_files {
     my ($dir, $table) = @_;
     $table //= 'events';
-    my @f = sort glob "$dir/$table/*.ndjson.part";
+    my @f = _file_order(glob "$dir/$table/*.ndjson.part");
     return wantarray ? @f : scalar @f;
 }
 

@@ -181,7 +181,12 @@ sub _wait_gone {
     my $end = time + $timeout;
     while (time < $end) {
         return 1 unless kill 0, $pid;
-        sleep 0.05;
+        # a zombie (exited, not yet reaped by its parent) is gone too
+        if (open my $fh, '<', "/proc/$pid/stat") {
+            my $stat = <$fh> // '';
+            return 1 if $stat =~ /^\d+ \(.*\) Z /;
+        }
+        sleep 0.02;
     }
     return 0;
 }
