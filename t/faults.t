@@ -338,7 +338,7 @@ fault 'a worker killed with SIGKILL while its uploads hang' => sub {
     $bq->clear_faults;
     local $TODO = 'rows a killed worker had popped for an upload in flight are '
                 . 'lost (reported to the lead)';
-    judge($ng, 'SIGKILL, uploads in flight', 'KU', $st, dropped => dropped_of($ng), wait => 5);
+    judge($ng, 'SIGKILL, uploads in flight', 'KU', $st, dropped => dropped_of($ng), wait => 2);
     $ng->quit;
 };
 
