@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "oie_event.h"
 #include "oie_json.h"
@@ -1262,18 +1261,55 @@ oie_event_type_name(const oie_wire_event_t *ev)
 }
 
 
+static unsigned char *
+oie_digits(unsigned char *p, unsigned v, int n)
+{
+    int  i;
+
+    for (i = n - 1; i >= 0; i--) {
+        p[i] = (unsigned char) ('0' + v % 10);
+        v /= 10;
+    }
+
+    return p + n;
+}
+
+
+/* by hand: sprintf and gmtime_r were a tenth of /t's user-space time */
 unsigned char *
 oie_iso_time(unsigned char *p, int64_t ms)
 {
-    time_t     t;
-    struct tm  tm;
+    int64_t   days, secs, era, doe, yoe, doy, mp, y, m, d;
 
-    t = (time_t) (ms / 1000);
-    gmtime_r(&t, &tm);
+    days = ms / 86400000;
+    secs = (ms % 86400000) / 1000;
 
-    p += sprintf((char *) p, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                 tm.tm_min, tm.tm_sec, (int) (ms % 1000));
+    /* civil date from days since 1970-01-01 (proleptic Gregorian) */
+    days += 719468;
+    era = days / 146097;
+    doe = days - era * 146097;
+    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    y = yoe + era * 400;
+    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    mp = (5 * doy + 2) / 153;
+    d = doy - (153 * mp + 2) / 5 + 1;
+    m = mp < 10 ? mp + 3 : mp - 9;
+    y += (m <= 2);
+
+    p = oie_digits(p, (unsigned) y, 4);
+    *p++ = '-';
+    p = oie_digits(p, (unsigned) m, 2);
+    *p++ = '-';
+    p = oie_digits(p, (unsigned) d, 2);
+    *p++ = 'T';
+    p = oie_digits(p, (unsigned) (secs / 3600), 2);
+    *p++ = ':';
+    p = oie_digits(p, (unsigned) (secs / 60 % 60), 2);
+    *p++ = ':';
+    p = oie_digits(p, (unsigned) (secs % 60), 2);
+    *p++ = '.';
+    p = oie_digits(p, (unsigned) (ms % 1000), 3);
+    *p++ = 'Z';
 
     return p;
 }
@@ -1325,15 +1361,28 @@ static void
 oie_put_text(oie_out_t *o, const char *key, const unsigned char *s,
     size_t len)
 {
-    size_t               i, n;
-    static const char    bad[] = "\\ufffd";
+    size_t              i, j, n;
+    static const char   bad[] = "\\ufffd";
 
     oie_put_key(o, key);
     oie_put(o, "\"", 1);
 
     for (i = 0; i < len && !o->full; /* void */) {
+
+        /* a run of bytes that need nothing goes out at once */
+        for (j = i; j < len && s[j] >= 0x20 && s[j] < 0x7f && s[j] != '"'
+                    && s[j] != '\\'; j++)
+        {
+            /* void */
+        }
+
+        if (j > i) {
+            oie_put(o, s + i, j - i);
+            i = j;
+            continue;
+        }
+
         if (s[i] < 0x80) {
-            n = 1;
             if ((size_t) (o->end - o->p) < 6) {
                 o->full = 1;
                 break;

@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -272,12 +273,39 @@ test_limits(void)
 }
 
 
+static void
+test_time(void)
+{
+    char           want[128];
+    unsigned char  got[40];
+    long long      ms;
+    int            bad;
+    time_t         t;
+    struct tm      tm;
+
+    bad = 0;
+
+    for (ms = 0; ms < 253402300799999LL; ms += 7777777777LL) {
+        *oie_iso_time(got, ms) = '\0';
+        t = (time_t) (ms / 1000);
+        gmtime_r(&t, &tm);
+        snprintf(want, sizeof(want), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                 tm.tm_min, tm.tm_sec, (int) (ms % 1000));
+        bad += strcmp((char *) got, want) != 0;
+    }
+
+    ok(bad == 0, "ISO times agree with gmtime_r from 1970 to 9999");
+}
+
+
 int
 main(void)
 {
-    plan(16 + 37 + 4);
+    plan(16 + 37 + 4 + 1);
     test_rows();
     test_errors();
     test_limits();
+    test_time();
     return done_testing();
 }
