@@ -134,12 +134,15 @@ sub worker_pids {
     for my $dir (glob '/proc/[0-9]*') {
         open my $fh, '<', "$dir/stat" or next;
         my $stat = <$fh>;
-        next unless $stat && $stat =~ /^\d+ \(nginx\) \S (\d+)/;
-        next unless $1 == $master;
+        # under valgrind the name is memcheck's and the title is not set:
+        # every child of the master is a worker there
+        next unless $stat && $stat =~ /^\d+ \((nginx|memcheck[^)]*)\) \S (\d+)/;
+        next unless $2 == $master;
+        my $valgrind = $1 ne 'nginx';
         my ($pid) = $dir =~ m{(\d+)$};
         open my $cmd, '<', "$dir/cmdline" or next;
         my $cmdline = <$cmd> // '';
-        push @pids, $pid if $cmdline =~ /worker process/;
+        push @pids, $pid if $valgrind || $cmdline =~ /worker process/;
     }
     return @pids;
 }
