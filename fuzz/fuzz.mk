@@ -33,7 +33,8 @@ fuzz:
 fuzz-smoke:
 	@scripts/fuzz.sh smoke
 
-soak:
+# the module first, when included by the top-level Makefile
+soak: $(MODULE)
 	@scripts/soak.sh
 
 $(FUZZ_DIR)/obj/%.o: src/%.c $(wildcard src/oie_*.h)
