@@ -552,6 +552,50 @@ H
     $bq->stop;
 };
 
+# --- what the service-account key file holds -----------------------------
+
+part 'hostile service-account key files fail nginx -t, clearly' => sub {
+    my $dir = "$tmp/keys";
+    make_path($dir);
+    my $ec = `openssl ecparam -name prime256v1 -genkey -noout 2>/dev/null`;
+    my $sa = sub {
+        my (%f) = @_;
+        return JSON::PP->new->canonical->encode({
+            type => 'service_account', client_email => 'x@y.iam.example',
+            private_key_id => 'k1', private_key => 'nope', %f });
+    };
+    my %cases = (
+        'deep.json'     => '[' x 200_000,
+        'spaces.json'   => (' ' x (20 * 1024 * 1024)) . '{',
+        'latin1.json'   => "{\"type\":\"service_account\",\"client_email\":\"caf\xe9\"}",
+        'nul.json'      => "{\"type\":\"service_\x00account\"}",
+        'array.json'    => '[{"type":"service_account"}]',
+        'typenum.json'  => '{"type":5,"client_email":"a","private_key":"b","private_key_id":"c"}',
+        'fields.json'   => '{"type":"service_account","client_email":5,"private_key":[],"private_key_id":{}}',
+        'ec.json'       => $sa->(private_key => $ec || "-----BEGIN EC PRIVATE KEY-----\nAA==\n-----END EC PRIVATE KEY-----\n"),
+        'pemjunk.json'  => $sa->(private_key => "-----BEGIN PRIVATE KEY-----\n" . ('A' x 5000) . "\n-----END PRIVATE KEY-----\n"),
+        'binary.json'   => join('', map { chr(($_ * 131) % 256) } 1 .. 100_000),
+        'dupes.json'    => '{"type":"service_account","type":"service_account"}',
+    );
+    for my $name (sort keys %cases) {
+        spit("$dir/$name", $cases{$name});
+    }
+    my @paths = ((map { "$dir/$_" } sort keys %cases), '/dev/zero', $dir);
+    for my $path (@paths) {
+        my $ng = OIE::Nginx->new(http => <<H);
+            oie_sink bigquery project=p dataset=d credentials=$path;
+            oie_spool $tmp/spool-keys;
+H
+        my $t0 = time;
+        my ($rc, $out) = $ng->_run('-t');
+        (my $show = $path) =~ s{.*/}{};
+        is($rc, 1, "$show: nginx -t exits 1 (not a signal)");
+        like($out, qr/\[emerg\].*oie_sink bigquery: .*\Q$show\E/, "$show: names the file")
+            or diag $out;
+        unlike($out, qr/\A.{2000}/s, "$show: a short message");
+    }
+};
+
 # --- what a broken BigQuery or token endpoint answers ------------------------
 
 # an HTTP server for the token and insertAll URLs that answers from two
