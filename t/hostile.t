@@ -25,6 +25,19 @@ use OIE::Events qw(event body);
 
 $SIG{PIPE} = 'IGNORE';
 
+# a private copy of the module: make rewrites build/*.so in place, which
+# would pull the code from under running workers
+my $modtmp = tempdir('oie-hostile-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+$ENV{TEST_NGINX_LOAD_MODULES} = join ' ', map {
+    my $m = $_;
+    if ($m =~ m{/build[^/]*/[^/]+\.so$}) {
+        (my $copy = $m) =~ s{.*/}{$modtmp/};
+        system('cp', $m, $copy) == 0 or die "cp $m: $?";
+        $m = $copy;
+    }
+    $m;
+} OIE::Nginx::modules();
+
 my $json = JSON::PP->new->canonical;
 
 # one connection, raw bytes out, everything the server says until it closes
