@@ -13,6 +13,21 @@ export TEST_NGINX_BINARY=${TEST_NGINX_BINARY:-/usr/sbin/nginx}
 export TEST_NGINX_LOAD_MODULES=${TEST_NGINX_LOAD_MODULES:-"/usr/lib/nginx/modules/ndk_http_module.so $build/ngx_http_oie_module.so"}
 export OIE_ROOT=$PWD
 
+# an instrumented module (make SAN=1) only loads with the ASan runtime
+# preloaded: take it for what it is even when SAN is not set
+if [ "${SAN:-}" != 1 ] && ldd "$build/ngx_http_oie_module.so" 2>/dev/null \
+        | grep -q libasan; then
+    echo "run-tests: $build/ngx_http_oie_module.so is a SAN=1 build:" \
+         "running with the sanitizers" >&2
+    SAN=1
+fi
+
+if [ "${SAN:-}" = 1 ] && ! ldd "$build/ngx_http_oie_module.so" 2>/dev/null \
+        | grep -q libasan; then
+    echo "run-tests: SAN=1 but $build/ngx_http_oie_module.so is not" \
+         "instrumented (build it with make SAN=1)" >&2
+fi
+
 if [ "${SAN:-}" = 1 ]; then
     # Debian's nginx is not instrumented: the module's ASan runtime must be
     # preloaded, in nginx only (not perl or node).  Every caller of
