@@ -237,6 +237,9 @@ ngx_int_t ngx_http_oie_reply_empty(ngx_http_request_t *r, ngx_uint_t status);
 ngx_int_t ngx_http_oie_reply_gif(ngx_http_request_t *r);
 ngx_int_t ngx_http_oie_reply_buf(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *type, u_char *data, size_t len);
+/* the Origin rule of oie_allowed_origins (also used by /p) */
+ngx_int_t ngx_http_oie_origin_allowed(ngx_http_request_t *r,
+    ngx_http_oie_loc_conf_t *olcf);
 ngx_int_t ngx_http_oie_cors(ngx_http_request_t *r,
     ngx_http_oie_loc_conf_t *olcf, ngx_flag_t preflight);
 ngx_table_elt_t *ngx_http_oie_add_header(ngx_http_request_t *r,

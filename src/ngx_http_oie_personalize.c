@@ -31,8 +31,6 @@ typedef struct {
 } ngx_http_oie_personalize_ctx_t;
 
 
-static ngx_int_t ngx_http_oie_personalize_origin(ngx_http_request_t *r,
-    ngx_http_oie_loc_conf_t *olcf);
 static void ngx_http_oie_personalize_lead(ngx_http_request_t *r,
     ngx_http_oie_lead_t *lead, ngx_uint_t status);
 static void ngx_http_oie_personalize_score(void *data, redisReply *reply,
@@ -65,7 +63,7 @@ ngx_http_oie_personalize_handler(ngx_http_request_t *r)
         r->keepalive = 0;
     }
 
-    if (!ngx_http_oie_personalize_origin(r, olcf)) {
+    if (!ngx_http_oie_origin_allowed(r, olcf)) {
         return ngx_http_oie_reply_json(r, NGX_HTTP_FORBIDDEN,
                                        "origin not allowed");
     }
@@ -351,60 +349,4 @@ ngx_http_oie_personalize_answer(ngx_http_request_t *r,
     }
 
     return ngx_http_oie_reply_buf(r, NGX_HTTP_OK, &type, body, p - body);
-}
-
-
-/*
- * The same rule as oie_track's: no Origin (same-origin GET, a server) is
- * allowed; else it must be in oie_allowed_origins, or, with none listed,
- * the request's own host.
- */
-static ngx_int_t
-ngx_http_oie_personalize_origin(ngx_http_request_t *r,
-    ngx_http_oie_loc_conf_t *olcf)
-{
-    u_char           *p;
-    ngx_str_t        *origin, *allowed, host;
-    ngx_uint_t        i;
-    ngx_table_elt_t  *h;
-
-    h = ngx_http_oie_find_header(r, "Origin");
-
-    if (h == NULL) {
-        return 1;
-    }
-
-    origin = &h->value;
-
-    if (olcf->origins == NULL) {
-        if (r->headers_in.host == NULL) {
-            return 0;
-        }
-
-        host = r->headers_in.host->value;
-        p = ngx_strlcasestrn(origin->data, origin->data + origin->len,
-                             (u_char *) "://", 2);
-        if (p == NULL) {
-            return 0;
-        }
-
-        p += 3;
-
-        return (size_t) (origin->data + origin->len - p) == host.len
-               && ngx_strncasecmp(p, host.data, host.len) == 0;
-    }
-
-    allowed = olcf->origins->elts;
-
-    for (i = 0; i < olcf->origins->nelts; i++) {
-        if ((allowed[i].len == 1 && allowed[i].data[0] == '*')
-            || (allowed[i].len == origin->len
-                && ngx_strncasecmp(allowed[i].data, origin->data,
-                                   origin->len) == 0))
-        {
-            return 1;
-        }
-    }
-
-    return 0;
 }

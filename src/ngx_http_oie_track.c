@@ -7,8 +7,6 @@
 #include "ngx_http_oie_module.h"
 
 
-static ngx_int_t ngx_http_oie_origin_allowed(ngx_http_request_t *r,
-    ngx_http_oie_loc_conf_t *olcf);
 static ngx_int_t ngx_http_oie_content_type_ok(ngx_http_request_t *r);
 static void ngx_http_oie_track_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_oie_track_get(ngx_http_request_t *r);
@@ -333,7 +331,7 @@ ngx_http_oie_content_type_ok(ngx_http_request_t *r)
  * protects browsers' cross-origin requests, which always carry one.  With no
  * oie_allowed_origins only the page's own origin (same host) may post.
  */
-static ngx_int_t
+ngx_int_t
 ngx_http_oie_origin_allowed(ngx_http_request_t *r,
     ngx_http_oie_loc_conf_t *olcf)
 {
