@@ -36,6 +36,7 @@ BUILD_TARGETS := $(MODULE)
 -include pixel/pixel.mk
 -include sql/sql.mk
 -include t/bqstub/bqstub.mk
+-include fuzz/fuzz.mk
 
 .PHONY: all deps module unit run test bench clean
 all: deps

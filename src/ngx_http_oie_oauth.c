@@ -447,7 +447,8 @@ ngx_http_oie_oauth_done(ngx_http_oie_curl_req_t *req)
     o->value.len = p - o->token;
 
     lifetime = json_is_integer(exp) ? json_integer_value(exp) : 3600;
-    lifetime = ngx_max(lifetime, 60);
+    /* from a server: keep it sane (and the arithmetic below in range) */
+    lifetime = ngx_min(ngx_max(lifetime, 60), 86400);
     o->expires = ngx_current_msec + lifetime * 1000;
     o->backoff = 0;
 
