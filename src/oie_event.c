@@ -1039,16 +1039,16 @@ oie_event_parse(const unsigned char *body, size_t len, oie_wire_batch_t *b)
             memset(&skip, 0, sizeof(skip));
 
             if (r.p < r.end && *r.p == '{') {
-                /* meta is read as an event: only sentAt matters */
-                oie_wire_event_t  *m = &b->ev[OIE_EVENTS_MAX - 1];
-                oie_reader_t       rr = r;
+                /*
+                 * meta is checked as a whole first, then walked again
+                 * (already known to be valid) for its one member we use
+                 */
+                oie_reader_t  rr = r;
 
                 if (oie_read_value(&r, &skip) != 0) {
                     return oie_json_error(b, &r);
                 }
 
-                /* find "sentAt" among its members */
-                (void) m;
                 rr.p++;
                 for ( ;; ) {
                     oie_skip_ws(&rr);
