@@ -12,6 +12,7 @@
  */
 
 #include "ngx_http_oie_identity.h"
+#include "ngx_http_oie_limit.h"
 #include "oie_score.h"
 
 
@@ -38,6 +39,8 @@ static void ngx_http_oie_personalize_score(void *data, redisReply *reply,
 static void ngx_http_oie_personalize_cancel(void *data);
 static ngx_int_t ngx_http_oie_personalize_answer(ngx_http_request_t *r,
     ngx_http_oie_personalize_ctx_t *ctx);
+static ngx_int_t ngx_http_oie_personalize_limited(ngx_http_request_t *r,
+    ngx_msec_t wait);
 
 
 ngx_int_t
@@ -47,6 +50,7 @@ ngx_http_oie_personalize_handler(ngx_http_request_t *r)
     size_t                              n;
     ngx_str_t                           arg, raw;
     ngx_uint_t                          rc;
+    ngx_msec_t                          wait;
     const char                         *argv[2];
     size_t                              argvlen[2];
     ngx_pool_cleanup_t                 *cln;
@@ -107,12 +111,23 @@ ngx_http_oie_personalize_handler(ngx_http_request_t *r)
 
     rc = ngx_http_oie_id_resolve(ilcf, raw.data, raw.len, &n);
 
+    /* over oie_miss_limit: 429, unless the id is signed right */
+    if (!(rc == OIE_IDR_OK && ilcf->secret.len)) {
+        wait = ngx_http_oie_limit_wait(r);
+
+        if (wait) {
+            return ngx_http_oie_personalize_limited(r, wait);
+        }
+    }
+
     if (rc == OIE_IDR_MALFORMED) {
+        ngx_http_oie_limit_miss(r);
         return ngx_http_oie_reply_json(r, NGX_HTTP_BAD_REQUEST,
                                        "malformed id");
     }
 
     if (rc == OIE_IDR_BAD_SIGNATURE) {
+        ngx_http_oie_limit_miss(r);
         return ngx_http_oie_reply_json(r, NGX_HTTP_NOT_FOUND, "unknown id");
     }
 
@@ -274,6 +289,7 @@ ngx_http_oie_personalize_answer(ngx_http_request_t *r,
         break;
 
     case OIE_LEAD_UNKNOWN:
+        ngx_http_oie_limit_miss(r);
         return ngx_http_oie_reply_json(r, NGX_HTTP_NOT_FOUND, "unknown id");
 
     case OIE_LEAD_TIMEOUT:
@@ -349,4 +365,26 @@ ngx_http_oie_personalize_answer(ngx_http_request_t *r,
     }
 
     return ngx_http_oie_reply_buf(r, NGX_HTTP_OK, &type, body, p - body);
+}
+
+
+/* 429 with Retry-After in whole seconds, rounded up */
+static ngx_int_t
+ngx_http_oie_personalize_limited(ngx_http_request_t *r, ngx_msec_t wait)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN + 1);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    (void) ngx_sprintf(p, "%M%Z", (wait + 999) / 1000);
+
+    if (ngx_http_oie_add_header(r, "Retry-After", (char *) p) == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_oie_reply_json(r, NGX_HTTP_TOO_MANY_REQUESTS,
+                                   "too many unknown ids from this address");
 }

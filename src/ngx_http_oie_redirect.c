@@ -13,6 +13,7 @@
 
 #include "ngx_http_oie_identity.h"
 #include "ngx_http_oie_classify.h"
+#include "ngx_http_oie_limit.h"
 
 
 #define OIE_REDIRECT_URL_MAX    4096
@@ -72,6 +73,14 @@ ngx_http_oie_redirect_handler(ngx_http_request_t *r)
     ngx_http_oie_uri_id(r, NULL, &ctx->raw);
 
     rc = ngx_http_oie_id_resolve(ilcf, ctx->raw.data, ctx->raw.len, &n);
+
+    /* over oie_miss_limit: the fallback, unless the id is signed right */
+    if (!(rc == OIE_IDR_OK && ilcf->secret.len)
+        && ngx_http_oie_limit_wait(r))
+    {
+        return ngx_http_oie_redirect_answer(r, ctx, NULL, OIE_LEAD_UNKNOWN,
+                                            "limited");
+    }
 
     if (rc == OIE_IDR_MALFORMED) {
         return ngx_http_oie_redirect_answer(r, ctx, NULL, OIE_LEAD_UNKNOWN,
@@ -147,6 +156,10 @@ ngx_http_oie_redirect_answer(ngx_http_request_t *r,
     } else if (status == OIE_LEAD_UNKNOWN) {
         /* unknown, malformed or forged: no id travels on */
         target = fallback;
+
+        if (ngx_strcmp(outcome, "limited") != 0) {
+            ngx_http_oie_limit_miss(r);
+        }
 
     } else {
         /* Redis could not say: the id is still good for the landing page */

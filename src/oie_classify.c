@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "oie_classify.h"
+#include "oie_hash.h"
 
 
 typedef struct {
@@ -865,27 +866,8 @@ oie_timing_hit(oie_timing_t *tm, const void *key, size_t len,
 }
 
 
-/* FNV-1a from a seeded basis, then a 64-bit finalizer; never 0 */
 static uint64_t
 oie_timing_hash(const oie_timing_t *tm, const void *key, size_t len)
 {
-    size_t                i;
-    uint64_t              h;
-    const unsigned char  *p;
-
-    p = key;
-    h = 0xcbf29ce484222325ULL ^ tm->seed;
-
-    for (i = 0; i < len; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ULL;
-    }
-
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ULL;
-    h ^= h >> 33;
-
-    return h ? h : 1;
+    return oie_hash_seeded(tm->seed, key, len);
 }

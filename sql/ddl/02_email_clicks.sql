@@ -10,7 +10,7 @@ CREATE TABLE IF NOT EXISTS outbound_sales.email_clicks (
   raw_id STRING OPTIONS (description = 'The id exactly as requested, at most 64 characters, when it was not a known lead.'),
   campaign STRING OPTIONS (description = 'Campaign of the lead.'),
   destination STRING OPTIONS (description = 'Where the click was redirected.'),
-  outcome STRING NOT NULL OPTIONS (description = 'ok, unknown_id, malformed_id, bad_signature, redis_error or redis_timeout.'),
+  outcome STRING NOT NULL OPTIONS (description = 'ok, unknown_id, malformed_id, bad_signature, limited (oie_miss_limit), redis_error or redis_timeout.'),
   method STRING OPTIONS (description = 'HTTP method.'),
   visitor_id STRING OPTIONS (description = 'click_confirmed: the visitor whose pageview confirmed the click.'),
   ip STRING OPTIONS (description = 'Client IP (after real_ip; anonymized when oie_ip_anonymize is on).'),
