@@ -3,6 +3,8 @@
 # in the same nginx, in one run: wrk cycles through 10,000 known ids (a Lua
 # script) with a real redis-server behind; prints req/s, p99 and the ratio,
 # then checks that every click became an email_click row with outcome ok.
+# Also /r0/<id>, the same with "oie_classify off", for what classifying
+# each click costs (the issue's target: at most 5% of /r/ throughput).
 # The two are measured in turns, BENCH_ROUNDS times, and the medians are
 # reported: on a shared machine one run alone says little.  Loopback only;
 # each load run is bounded by BENCH_SECONDS.
@@ -101,6 +103,10 @@ http {
         listen 127.0.0.1:$PORT;
         keepalive_requests 100000;
         location /r/ { oie_redirect fallback=https://example.com/; }
+        location /r0/ {
+            oie_classify off;
+            oie_redirect fallback=https://example.com/;
+        }
         location = /plain302 {
             add_header Cache-Control no-store;
             return 302 https://example.com/demo?utm_source=email&utm_campaign=q1&i=aB3dE9x#top;
@@ -119,6 +125,8 @@ request = function()
     return wrk.format(nil, "/r/" .. ids[(n % #ids) + 1])
 end
 LUA
+
+sed 's|"/r/"|"/r0/"|' "$B/cycle.lua" > "$B/cycle0.lua"
 
 cat > "$B/plain.lua" <<'LUA'
 wrk.headers["User-Agent"] = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
@@ -155,7 +163,7 @@ run_wrk() {   # key, label, url, script, round
     us=$(python3 -c "print('%.1f' % (($c1 - $c0) * 1e6 / $HZ / $total))")
     rus=$(python3 -c "print('%.1f' % (($r1 - $r0) * 1e6 / $HZ / $total))")
     printf '  %-24s %12s req/s   p99 %8s   %5s us CPU/req (redis %s)   requests %s\n' "$2" "$rps" "$p99" "$us" "$rus" "$total"
-    echo "$rps $p99 $us" >> "$B/results-$1"
+    echo "$rps $p99 $us $rus" >> "$B/results-$1"
 }
 
 echo "nginx $WORKERS workers, redis on loopback ($loaded leads), wrk 1 thread x $CONNS connections, ${SECS}s a run, $ROUNDS rounds, lead cache: $CACHE"
@@ -164,8 +172,35 @@ wrk -t1 -c"$CONNS" -d2s -s "$B/cycle.lua" "http://127.0.0.1:$PORT/" >/dev/null
 for r in $(seq 1 "$ROUNDS"); do
     echo "round $r"
     run_wrk plain "return 302" "http://127.0.0.1:$PORT/plain302" "$B/plain.lua" "$r"
-    run_wrk redirect "/r/<id> (10,000 ids)" "http://127.0.0.1:$PORT/" "$B/cycle.lua" "$r"
+    # /r/ and /r0/ take turns going first: neither gets the warmer machine
+    if [ $((r % 2)) = 1 ]; then
+        run_wrk redirect "/r/<id> (10,000 ids)" "http://127.0.0.1:$PORT/" "$B/cycle.lua" "$r"
+        run_wrk unclassified "/r0/<id> (classify off)" "http://127.0.0.1:$PORT/" "$B/cycle0.lua" "$r"
+    else
+        run_wrk unclassified "/r0/<id> (classify off)" "http://127.0.0.1:$PORT/" "$B/cycle0.lua" "$r"
+        run_wrk redirect "/r/<id> (10,000 ids)" "http://127.0.0.1:$PORT/" "$B/cycle.lua" "$r"
+    fi
 done
+
+# where the workers' time goes during /r/ load (when perf is installed):
+# the share of the classifier's own functions is what classifying costs
+if command -v perf >/dev/null 2>&1; then
+    workers=$(pgrep -P "$(cat "$B/logs/nginx.pid")" | paste -sd, -)
+    wrk -t1 -c"$CONNS" -d"$((SECS + 2))s" -s "$B/cycle.lua" "http://127.0.0.1:$PORT/" >/dev/null &
+    wrk_pid=$!
+    sleep 1
+    if perf record -q -F 1999 -p "$workers" -o "$B/perf.data" -- sleep "$SECS" \
+            >/dev/null 2>&1; then
+        perf report -i "$B/perf.data" --no-children --sort sym --stdio 2>/dev/null \
+            | awk '/^ +[0-9.]+%/ { p = $1 + 0; s = $NF;
+                      all += p;
+                      if (s ~ /^(oie_classify|oie_ua_|oie_cidr_|oie_timing_|ngx_http_oie_classify_|oie_class_)/) cls += p }
+                   END { printf "perf: the classifier'"'"'s own functions are %.2f%% of the nginx workers'"'"' CPU under /r/ load (%.0f%% of samples named)\n", cls, all }'
+    else
+        echo "perf: could not record (perf_event_paranoid?); no classifier share"
+    fi
+    wait "$wrk_pid" || true
+fi
 
 python3 - "$B" <<'PY'
 import statistics, sys
@@ -173,11 +208,12 @@ b = sys.argv[1]
 def load(k):
     out = []
     for line in open(f"{b}/results-{k}"):
-        rps, p99, us = line.split()
+        rps, p99, us, rus = line.split()
         unit = 1e-3 if p99.endswith("us") else (1e3 if p99.endswith("s") and not p99.endswith("ms") else 1)
-        out.append((float(rps), float(p99.rstrip("ums")) * unit, float(us)))
+        out.append((float(rps), float(p99.rstrip("ums")) * unit, float(us),
+                    float(us) - float(rus)))
     return out
-plain, red = load("plain"), load("redirect")
+plain, red, unc = load("plain"), load("redirect"), load("unclassified")
 ratios = [r[0] / p[0] for p, r in zip(plain, red)]
 med = statistics.median
 print("median: return 302 %.0f req/s (p99 %.2f ms, %.1f us CPU/req), "
@@ -188,6 +224,14 @@ print("ratio /r/<id> : return 302 = %.3f (rounds: %s; target >= 0.70, lua-resty-
     med(ratios), ", ".join("%.3f" % x for x in ratios)))
 print("CPU per request (nginx workers + redis), /r/<id> over return 302: %.2fx" % (
     med(r[2] for r in red) / med(p[2] for p in plain)))
+cls = [r[0] / u[0] for u, r in zip(unc, red)]
+# without classification every click counts as a person's and writes its
+# confirmation mark to Redis: nginx's own CPU is the fair comparison
+print("classification: /r/<id> : /r0/<id> (oie_classify off) = %.3f req/s (rounds: %s); "
+      "nginx CPU/req %.2f vs %.2f us = %+.1f%% (target: /r/ >= 0.95 x /r0/)" % (
+    med(cls), ", ".join("%.3f" % x for x in cls),
+    med(r[3] for r in red), med(u[3] for u in unc),
+    100 * (med(r[3] for r in red) / med(u[3] for u in unc) - 1)))
 PY
 
 curl -s "http://127.0.0.1:$PORT/r/$(head -c 200 "$B/ids.lua" | grep -o '"[^"]*"' | head -1 | tr -d '"')" -o /dev/null -w 'sample: %{http_code} -> %{redirect_url}\n'
