@@ -25,10 +25,20 @@ typedef struct {
 } ngx_http_oie_alert_conf_t;
 
 
+/*
+ * oie_confirm_window: at most the scoring definition's click window
+ * (OIE_SCORE_CONFIRM_WINDOW_MS, click_confirm_window_ms), within which the
+ * score and the warehouse count a human click and its confirmation once
+ */
+#define OIE_LIVE_CONFIRM_WINDOW_DEFAULT  1800000       /* 30 minutes */
+#define OIE_LIVE_CONFIRM_WINDOW_MAX      1800000
+
+
 typedef struct {
     ngx_http_oie_redis_conf_t   redis;
     ngx_flag_t                  redis_set;
     ngx_flag_t                  live;
+    ngx_msec_t                  confirm_window;
     ngx_http_oie_alert_conf_t   alert;
     ngx_flag_t                  used;         /* a location needs Redis */
 } ngx_http_oie_identity_main_conf_t;

@@ -43,6 +43,14 @@ static ngx_int_t ngx_http_oie_identity_init_process(ngx_cycle_t *cycle);
 static void ngx_http_oie_identity_exit_process(ngx_cycle_t *cycle);
 
 
+static char *ngx_http_oie_confirm_window_check(ngx_conf_t *cf, void *post,
+    void *data);
+
+static ngx_conf_post_t  ngx_http_oie_confirm_window_bounds = {
+    ngx_http_oie_confirm_window_check
+};
+
+
 static ngx_command_t  ngx_http_oie_identity_commands[] = {
 
     { ngx_string("oie_redis"),
@@ -58,6 +66,13 @@ static ngx_command_t  ngx_http_oie_identity_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_oie_identity_main_conf_t, live),
       NULL },
+
+    { ngx_string("oie_confirm_window"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_oie_identity_main_conf_t, confirm_window),
+      &ngx_http_oie_confirm_window_bounds },
 
     { ngx_string("oie_alert"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
@@ -168,6 +183,7 @@ ngx_http_oie_identity_create_main_conf(ngx_conf_t *cf)
      */
 
     imcf->live = NGX_CONF_UNSET;
+    imcf->confirm_window = NGX_CONF_UNSET_MSEC;
 
     return imcf;
 }
@@ -179,6 +195,8 @@ ngx_http_oie_identity_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_http_oie_identity_main_conf_t *imcf = conf;
 
     ngx_conf_init_value(imcf->live, 1);
+    ngx_conf_init_msec_value(imcf->confirm_window,
+                             OIE_LIVE_CONFIRM_WINDOW_DEFAULT);
 
     if (imcf->used && !imcf->redis_set) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -610,4 +628,19 @@ ngx_http_oie_identity_exit_process(ngx_cycle_t *cycle)
     ngx_http_oie_alert_exit(cycle);
     ngx_http_oie_live_exit(cycle);
     ngx_http_oie_lead_exit(cycle);
+}
+
+
+/* oie_confirm_window: 1 minute to the scoring definition's 30 minutes */
+static char *
+ngx_http_oie_confirm_window_check(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_msec_t  *ms = data;
+
+    if (*ms < 60000 || *ms > OIE_LIVE_CONFIRM_WINDOW_MAX) {
+        return "must be between 1m and 30m (a longer window would let the "
+               "score count a click and its confirmation twice)";
+    }
+
+    return NGX_CONF_OK;
 }

@@ -15,8 +15,9 @@
  * what cannot be written (Redis down, too much waiting) is counted, logged
  * and let go: the warehouse scores from the events themselves.
  *
- * Click confirmation: a click on /r/ marks the lead in Redis for 30
- * minutes (definition.json click_confirm_window_ms); the first pageview of
+ * Click confirmation: a click on /r/ marks the lead in Redis for
+ * oie_confirm_window (30 minutes, definition.json click_confirm_window_ms,
+ * at most); the first pageview of
  * the lead that finds the mark takes it (atomically, by script) and records
  * a click_confirmed row, which the score counts unless a human click
  * already did.
@@ -34,10 +35,11 @@
 #define OIE_LIVE_TTL            (OIE_SCORE_WINDOW_DAYS * 86400)
 #define OIE_LIVE_STR_MAX        2048
 #define OIE_LIVE_CLICKS_PREFIX  "oie:clicks:"
-#define OIE_LIVE_WINDOW         "1800000"     /* click_confirm_window_ms */
 #define OIE_LIVE_BUCKET_MS      600000        /* one hash per 10 minutes */
-#define OIE_LIVE_BUCKETS        4             /* cover the window and more */
-#define OIE_LIVE_BUCKET_TTL     "2400"        /* s: the window and a bucket */
+/* the buckets that cover the longest oie_confirm_window and one more */
+#define OIE_LIVE_BUCKETS_MAX                                                  \
+    ((OIE_LIVE_CONFIRM_WINDOW_MAX + OIE_LIVE_BUCKET_MS - 1)                   \
+     / OIE_LIVE_BUCKET_MS + 1)
 #define OIE_LIVE_BUCKET_KEY_MAX (sizeof(OIE_LIVE_CLICKS_PREFIX)             \
                                  + NGX_INT64_LEN)
 #define OIE_LIVE_MARKS_MAX      256
@@ -106,6 +108,7 @@ static void ngx_http_oie_live_mark(ngx_event_t *ev);
 static void ngx_http_oie_live_confirm(ngx_http_request_t *r, u_char *id,
     size_t len, ngx_http_oie_event_t *ev);
 static void ngx_http_oie_live_take(ngx_http_oie_live_confirm_t *cf);
+static ngx_uint_t ngx_http_oie_live_buckets(void);
 static void ngx_http_oie_live_confirmed(void *data, redisReply *reply,
     ngx_uint_t status);
 static ngx_http_oie_live_lead_t *ngx_http_oie_live_find(u_char *id,
@@ -994,7 +997,7 @@ ngx_http_oie_live_click(ngx_http_request_t *r, u_char *id, size_t len,
 static void
 ngx_http_oie_live_mark(ngx_event_t *ev)
 {
-    u_char       *p, key[OIE_LIVE_BUCKET_KEY_MAX];
+    u_char       *p, key[OIE_LIVE_BUCKET_KEY_MAX], ttl[NGX_INT64_LEN];
     int          argc;
     int64_t      now, bucket;
     ngx_uint_t   i, done;
@@ -1049,10 +1052,14 @@ ngx_http_oie_live_mark(ngx_event_t *ev)
             ngx_http_oie_live_bucket = bucket;
             ngx_http_oie_live_expired = now;
 
+            /* the window and a bucket */
             argv[0] = "EXPIRE";
             argvlen[0] = 6;
-            argv[2] = OIE_LIVE_BUCKET_TTL;
-            argvlen[2] = sizeof(OIE_LIVE_BUCKET_TTL) - 1;
+            argv[2] = (const char *) ttl;
+            argvlen[2] = ngx_sprintf(ttl, "%M",
+                                     (ngx_http_oie_live_imcf->confirm_window
+                                      + OIE_LIVE_BUCKET_MS) / 1000)
+                         - ttl;
 
             (void) ngx_http_oie_redis_send(NULL, NULL, 0, 3, argv, argvlen);
         }
@@ -1131,18 +1138,28 @@ ngx_http_oie_live_confirm(ngx_http_request_t *r, u_char *id, size_t len,
 }
 
 
+/* the click buckets a confirmation looks in: the window's, and one more */
+static ngx_uint_t
+ngx_http_oie_live_buckets(void)
+{
+    return (ngx_http_oie_live_imcf->confirm_window + OIE_LIVE_BUCKET_MS - 1)
+           / OIE_LIVE_BUCKET_MS + 1;
+}
+
+
 /* takes the lead's mark, if any, with the confirm script */
 static void
 ngx_http_oie_live_take(ngx_http_oie_live_confirm_t *cf)
 {
     u_char       lkey[sizeof(OIE_LEAD_KEY_PREFIX) + OIE_ID_MAX_LEN];
-    u_char       bkeys[OIE_LIVE_BUCKETS][OIE_LIVE_BUCKET_KEY_MAX];
-    u_char       now[NGX_INT64_LEN];
+    u_char       bkeys[OIE_LIVE_BUCKETS_MAX][OIE_LIVE_BUCKET_KEY_MAX];
+    u_char       now[NGX_INT64_LEN], nkeys[NGX_INT_T_LEN];
+    u_char       window[NGX_INT64_LEN];
     int          argc;
     int64_t      ms, bucket;
-    ngx_uint_t   i;
-    const char  *argv[7 + OIE_LIVE_BUCKETS];
-    size_t       argvlen[7 + OIE_LIVE_BUCKETS];
+    ngx_uint_t   i, n;
+    const char  *argv[7 + OIE_LIVE_BUCKETS_MAX];
+    size_t       argvlen[7 + OIE_LIVE_BUCKETS_MAX];
 
     argc = 0;
 
@@ -1159,8 +1176,11 @@ ngx_http_oie_live_take(ngx_http_oie_live_confirm_t *cf)
         argvlen[argc++] = 40;
     }
 
-    argv[argc] = "5";                 /* 1 + OIE_LIVE_BUCKETS keys */
-    argvlen[argc++] = 1;
+    /* a mark at most the window old is in one of the n latest buckets */
+    n = ngx_http_oie_live_buckets();
+
+    argv[argc] = (const char *) nkeys;
+    argvlen[argc++] = ngx_sprintf(nkeys, "%ui", 1 + n) - nkeys;
 
     argv[argc] = (const char *) lkey;
     argvlen[argc++] = ngx_cpymem(ngx_cpymem(lkey, OIE_LEAD_KEY_PREFIX,
@@ -1171,7 +1191,7 @@ ngx_http_oie_live_take(ngx_http_oie_live_confirm_t *cf)
     ms = ngx_http_oie_now_msec();
     bucket = ms / OIE_LIVE_BUCKET_MS;
 
-    for (i = 0; i < OIE_LIVE_BUCKETS; i++) {
+    for (i = 0; i < n; i++) {
         argv[argc] = (const char *) bkeys[i];
         argvlen[argc++] = ngx_sprintf(bkeys[i], OIE_LIVE_CLICKS_PREFIX "%L",
                                       bucket - (int64_t) i)
@@ -1182,8 +1202,10 @@ ngx_http_oie_live_take(ngx_http_oie_live_confirm_t *cf)
     argvlen[argc++] = cf->id_len;
     argv[argc] = (const char *) now;
     argvlen[argc++] = ngx_sprintf(now, "%L", ms) - now;
-    argv[argc] = OIE_LIVE_WINDOW;
-    argvlen[argc++] = sizeof(OIE_LIVE_WINDOW) - 1;
+    argv[argc] = (const char *) window;
+    argvlen[argc++] = ngx_sprintf(window, "%M",
+                                  ngx_http_oie_live_imcf->confirm_window)
+                      - window;
 
     if (ngx_http_oie_redis_send(ngx_http_oie_live_confirmed, cf, 0, argc,
                                 argv, argvlen)

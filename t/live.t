@@ -366,6 +366,66 @@ subtest 'a lead crossing the threshold: one alert, delivered on the retry' => su
          'the delivery too');
 };
 
+subtest 'oie_confirm_window: a shorter window confirms only recent clicks' => sub {
+    my $short = OIE::Nginx->new(workers => 1, http => <<H)->start;
+    oie_sink file \$EVENTS max_age=50ms;
+    oie_batch interval=10ms;
+    oie_redis 127.0.0.1:$P timeout=1s;
+    oie_confirm_window 2m;
+H
+    my $post = sub {
+        my ($lead) = @_;
+        my ($code) = $short->request('POST', '/t', headers => \%json,
+            body => body(ev($lead, url => 'https://example.com/about')));
+        return $code;
+    };
+    my $rows = sub {
+        my ($lead) = @_;
+        my @rows;
+        for my $f (glob $short->events . '/email_clicks/*.ndjson') {
+            open my $fh, '<', $f or die;
+            push @rows, grep { $_->{lead_id} eq $lead
+                               && $_->{event_type} eq 'click_confirmed' }
+                        map { JSON::PP->new->utf8->decode($_) } <$fh>;
+        }
+        return @rows;
+    };
+    # marks as a click 3 minutes and 1 minute ago left them
+    my $now = int(time * 1000);
+    for ([ 'win0001', $now - 180000 ], [ 'win0002', $now - 60000 ]) {
+        $redis->lead($_->[0], firstName => 'W', campaign => 'q-win');
+        $redis->cmd('HSET', bucket($_->[1]), $_->[0], $_->[1]);
+    }
+    for (1 .. 200) {
+        last if $post->('win0002') == 204 && $rows->('win0002');
+        sleep 0.05;
+    }
+    is($post->('win0001'), 204, 'a pageview 3 minutes after its click');
+    my @c2 = $rows->('win0002');
+    is(scalar @c2, 1, 'the click of 1 minute ago is confirmed (window 2m)');
+    is($c2[0]{campaign}, 'q-win', 'with its campaign') if @c2;
+    my $left;
+    for (1 .. 100) {
+        last unless defined($left = mark('win0001'));
+        sleep 0.02;
+    }
+    is($left, undef, 'the 3-minute-old mark was taken');
+    sleep 0.3;
+    is(scalar($rows->('win0001')), 0,
+       'but confirms nothing: it is older than the window');
+    $short->quit;
+
+    for my $bad ('31m', '30s', 'soon') {
+        my $ng2 = OIE::Nginx->new(http => "    oie_sink file \$EVENTS;\n"
+            . "    oie_redis 127.0.0.1:$P;\n    oie_confirm_window $bad;\n");
+        my ($rc, $out) = $ng2->_run('-t');
+        ok($rc != 0, "oie_confirm_window $bad: nginx -t fails");
+        like($out, $bad eq 'soon' ? qr/"oie_confirm_window" directive invalid value/
+                                  : qr/must be between 1m and 30m/,
+             "oie_confirm_window $bad: says why") or diag $out;
+    }
+};
+
 $ng->quit;
 unlike($ng->error_log, qr/\[(alert|emerg|crit)\]/, 'no alert in the log');
 
