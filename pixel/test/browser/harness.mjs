@@ -278,7 +278,8 @@ export const launch = async (extra = {}) => {
         // but it drops the beacons a closing page sends).
         args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
                '--disable-component-update', '--disable-sync', '--disable-quic',
-               '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost'],
+               '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost',
+               ...(extra.args || [])],
     });
 };
 
