@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # make bench: wrk against /t (a realistic one-event body) and against a plain
 # "return 204" location in the same nginx, in one run; prints req/s, p99 and
-# the ratio, then checks that every accepted event reached the files.
+# the ratio (the median of BENCH_ROUNDS runs of each, in turns), and the
+# workers' CPU time per request; then checks that every accepted event
+# reached the files.
 # Loopback only; each load run is bounded by BENCH_SECONDS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 B=$ROOT/build/bench
-SECS=${BENCH_SECONDS:-10}
+SECS=${BENCH_SECONDS:-6}
+ROUNDS=${BENCH_ROUNDS:-3}
 CONNS=${BENCH_CONNECTIONS:-32}
 WORKERS=${BENCH_WORKERS:-2}
 NGINX=${OIE_NGINX:-/usr/sbin/nginx}
@@ -51,25 +54,58 @@ sed -i "s#http://127.0.0.1\"#http://127.0.0.1:$PORT\"#" "$B/post.lua"
 trap '"$NGINX" -p "$B/" -c conf/nginx.conf -s stop 2>/dev/null || true' EXIT
 sleep 0.5
 
-run_wrk() {   # key, label, url, [script]
-    local out
-    out=$(wrk -t1 -c"$CONNS" -d"${SECS}s" --latency ${4:+-s "$4"} "$3")
-    echo "$out" > "$B/wrk-$1.txt"
-    local rps p99 non2xx
+# CPU time (clock ticks) of the nginx workers so far: on a shared machine,
+# CPU per request says more than requests per second
+cpu_ticks() {
+    local t=0 pid
+    for pid in $(pgrep -P "$(cat "$B/logs/nginx.pid")"); do
+        t=$((t + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+    done
+    echo "$t"
+}
+HZ=$(getconf CLK_TCK)
+
+run_wrk() {   # key, label, url, round, [script]
+    local out rps p99 non2xx total c0 c1 us
+    c0=$(cpu_ticks)
+    out=$(wrk -t1 -c"$CONNS" -d"${SECS}s" --latency ${5:+-s "$5"} "$3")
+    c1=$(cpu_ticks)
+    echo "$out" > "$B/wrk-$1-$4.txt"
     rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
     p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
     non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
-    printf '%-22s %12s req/s   p99 %8s   non-2xx %s\n' "$2" "$rps" "$p99" "${non2xx:-0}"
-    echo "$rps" > "$B/rps-$1"
+    total=$(awk '/requests in/ {print $1}' <<<"$out")
+    us=$(python3 -c "print('%.1f' % (($c1 - $c0) * 1e6 / $HZ / $total))")
+    printf '  %-20s %12s req/s   p99 %8s   %5s us CPU/req   non-2xx %s\n' "$2" "$rps" "$p99" "$us" "${non2xx:-0}"
+    echo "$rps $us" >> "$B/results-$1"
 }
 
-echo "nginx $WORKERS workers, wrk 1 thread x $CONNS connections, ${SECS}s each"
+echo "nginx $WORKERS workers, wrk 1 thread x $CONNS connections, ${SECS}s a run, $ROUNDS rounds (in turns; medians)"
 wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:$PORT/plain" >/dev/null   # warm-up
-run_wrk plain "return 204" "http://127.0.0.1:$PORT/plain"
-run_wrk track "/t (1 event)" "http://127.0.0.1:$PORT/t" "$B/post.lua"
+for r in $(seq 1 "$ROUNDS"); do
+    echo "round $r"
+    if [ $((r % 2)) = 1 ]; then
+        run_wrk plain "return 204" "http://127.0.0.1:$PORT/plain" "$r"
+        run_wrk track "/t (1 event)" "http://127.0.0.1:$PORT/t" "$r" "$B/post.lua"
+    else
+        run_wrk track "/t (1 event)" "http://127.0.0.1:$PORT/t" "$r" "$B/post.lua"
+        run_wrk plain "return 204" "http://127.0.0.1:$PORT/plain" "$r"
+    fi
+done
 
-ratio=$(python3 -c "print(f'{float(open(\"$B/rps-track\").read())/float(open(\"$B/rps-plain\").read()):.3f}')")
-echo "ratio /t : return 204 = $ratio (target >= 0.85)"
+python3 - "$B" <<'PY'
+import statistics, sys
+b = sys.argv[1]
+load = lambda k: [tuple(map(float, l.split())) for l in open(f"{b}/results-{k}")]
+plain, track = load("plain"), load("track")
+med = statistics.median
+ratios = [t[0] / p[0] for p, t in zip(plain, track)]
+print("median: return 204 %.0f req/s (%.1f us CPU/req), /t %.0f req/s (%.1f us CPU/req)" % (
+    med(p[0] for p in plain), med(p[1] for p in plain),
+    med(t[0] for t in track), med(t[1] for t in track)))
+print("ratio /t : return 204 = %.3f (rounds: %s; target >= 0.85)" % (
+    med(ratios), ", ".join("%.3f" % x for x in ratios)))
+PY
 
 accepted=$(curl -s "http://127.0.0.1:$PORT/status" | python3 -c 'import sys,json; d=json.load(sys.stdin); print(d["accepted"], d["dropped"])')
 "$NGINX" -p "$B/" -c conf/nginx.conf -s quit
