@@ -368,6 +368,35 @@ subtest 'BigQuery keeps failing: stop, exit 8, rows put back' => sub {
     like($err, qr/0 retries/, 'not retried');
 };
 
+subtest 'interrupted (SIGINT) during a stalled request: rows put back, exit 130' => sub {
+    $bq->reset;
+    my $d = spool_dir();
+    my $f = spool_file($d, '', 4242, map { line(events => ev_row("int-$_")) } 1 .. 3);
+    my $content = read_file("$d/$f");
+    $bq->fault(action => 'stall', count => 10);
+
+    my $err_file = "$d/../stderr-$$";
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        open STDERR, '>', $err_file or _exit(99);
+        open STDOUT, '>', '/dev/null';
+        exec oie_bin(), 'spool', 'replay', $d, @BQ;
+        _exit(98);
+    }
+    my $claim = "$f.claim-$pid";
+    ok($bq->wait_for(sub { -e "$d/$claim" && $bq->stats->{stalled} }, 30),
+       'replay claimed the file and its request hangs');
+    kill 'INT', $pid;
+    waitpid $pid, 0;
+    is($? >> 8, 130, 'exit 130');
+    my $err = read_file($err_file);
+    like($err, qr/3 not sent; .*; interrupted/, 'the summary says so');
+    is_deeply(names($d), [$f], 'the file is back under its name');
+    is(read_file("$d/$f"), $content, 'with every row');
+    unlink $err_file;
+    $bq->reset;
+};
+
 # --- dead letters -----------------------------------------------------------
 
 subtest 'invalid rows to dead letter; --dead-letter replays them once fixed' => sub {
