@@ -380,7 +380,7 @@ subtest 'interrupted (SIGINT) during a stalled request: rows put back, exit 130'
     if ($pid == 0) {
         open STDERR, '>', $err_file or _exit(99);
         open STDOUT, '>', '/dev/null';
-        exec oie_bin(), 'spool', 'replay', $d, @BQ;
+        { exec(oie_bin(), "spool", "replay", $d, @BQ) }
         _exit(98);
     }
     my $claim = "$f.claim-$pid";
