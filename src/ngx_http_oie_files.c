@@ -5,6 +5,7 @@
  */
 
 #include "ngx_http_oie_module.h"
+#include "oie_proc.h"
 
 
 ngx_int_t
@@ -66,23 +67,13 @@ ngx_http_oie_whole_lines(u_char *path, ngx_log_t *log)
 
 /*
  * The pid in "<time>-<pid>-<seq>..." (after == NULL) or after a marker
- * such as ".claim-"; 0 when there is none.
+ * such as ".claim-"; 0 when there is none.  (src/oie_proc.c: the oie CLI
+ * reads the names the same way.)
  */
 ngx_pid_t
 ngx_http_oie_file_pid(const char *name, const char *after)
 {
-    const char  *p, *q;
-
-    p = after ? ngx_strstr(name, after) : ngx_strchr(name, '-');
-    if (p == NULL) {
-        return 0;
-    }
-
-    p += after ? ngx_strlen(after) : 1;
-
-    for (q = p; *q >= '0' && *q <= '9'; q++) { /* void */ }
-
-    return q > p ? (ngx_pid_t) ngx_atoi((u_char *) p, q - p) : 0;
+    return (ngx_pid_t) oie_name_pid(name, after);
 }
 
 
@@ -94,35 +85,5 @@ ngx_http_oie_file_pid(const char *name, const char *after)
 ngx_uint_t
 ngx_http_oie_pid_alive(ngx_pid_t pid)
 {
-    u_char    buf[256], path[64], *p;
-    ssize_t   n;
-    ngx_fd_t  fd;
-
-    if (pid <= 0 || (kill(pid, 0) == -1 && ngx_errno == NGX_ESRCH)) {
-        return 0;
-    }
-
-    ngx_sprintf(path, "/proc/%P/stat%Z", pid);
-
-    fd = ngx_open_file(path, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
-    if (fd == NGX_INVALID_FILE) {
-        return 1;
-    }
-
-    n = read(fd, buf, sizeof(buf) - 1);
-    ngx_close_file(fd);
-
-    if (n <= 0) {
-        return 1;
-    }
-
-    buf[n] = '\0';
-
-    /* "pid (comm) S ...": comm may hold spaces and parentheses */
-    p = (u_char *) ngx_strlchr(buf, buf + n, ')');
-    while (p && ngx_strlchr(p + 1, buf + n, ')')) {
-        p = ngx_strlchr(p + 1, buf + n, ')');
-    }
-
-    return !(p && p + 2 < buf + n && p[2] == 'Z');
+    return oie_pid_alive((long) pid);
 }

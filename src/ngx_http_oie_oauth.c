@@ -9,6 +9,7 @@
 
 #include "ngx_http_oie_bigquery.h"
 #include "ngx_http_oie_curl.h"
+#include "oie_jwt.h"
 
 #include <jansson.h>
 #include <openssl/pem.h>
@@ -486,98 +487,29 @@ retry:
 }
 
 
-static ngx_int_t
-ngx_http_oie_b64url(ngx_str_t *dst, u_char *src, size_t len, ngx_log_t *log)
-{
-    ngx_str_t  s;
-
-    dst->data = ngx_alloc(ngx_base64_encoded_length(len) + 1, log);
-    if (dst->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    s.data = src;
-    s.len = len;
-    ngx_encode_base64url(dst, &s);
-
-    return NGX_OK;
-}
-
-
-/* header.claims.signature, each base64url; the result is ngx_alloc()ed */
+/* header.claims.signature, each base64url (src/oie_jwt.c); malloc()ed */
 static ngx_int_t
 ngx_http_oie_oauth_jwt(ngx_http_oie_bq_conf_t *bq, ngx_str_t *jwt,
     ngx_log_t *log)
 {
-    u_char      buf[2048], sig[1024], *p;
-    size_t      siglen;
-    time_t      now;
-    ngx_int_t   rc;
-    ngx_str_t   h, c, s;
-    EVP_MD_CTX  *md;
+    oie_jwt_str_t  kid, iss, scope, aud;
 
-    rc = NGX_ERROR;
-    h.data = c.data = s.data = NULL;
-    md = NULL;
+    kid.data = (char *) bq->key_id.data;
+    kid.len = bq->key_id.len;
+    iss.data = (char *) bq->client_email.data;
+    iss.len = bq->client_email.len;
+    scope.data = OIE_OAUTH_SCOPE;
+    scope.len = sizeof(OIE_OAUTH_SCOPE) - 1;
+    aud.data = (char *) bq->token_endpoint.data;
+    aud.len = bq->token_endpoint.len;
 
-    p = ngx_snprintf(buf, sizeof(buf),
-                     "{\"alg\":\"RS256\",\"typ\":\"JWT\",\"kid\":\"%V\"}",
-                     &bq->key_id);
-    if (ngx_http_oie_b64url(&h, buf, p - buf, log) != NGX_OK) {
-        goto done;
-    }
-
-    now = ngx_time();
-    p = ngx_snprintf(buf, sizeof(buf),
-                     "{\"iss\":\"%V\",\"scope\":\"" OIE_OAUTH_SCOPE "\","
-                     "\"aud\":\"%V\",\"iat\":%T,\"exp\":%T}",
-                     &bq->client_email, &bq->token_endpoint, now,
-                     now + OIE_OAUTH_LIFETIME);
-    if (ngx_http_oie_b64url(&c, buf, p - buf, log) != NGX_OK) {
-        goto done;
-    }
-
-    if (h.len + c.len + 1 > sizeof(buf)) {
-        goto done;
-    }
-
-    p = ngx_cpymem(buf, h.data, h.len);
-    *p++ = '.';
-    p = ngx_cpymem(p, c.data, c.len);
-
-    md = EVP_MD_CTX_new();
-    siglen = sizeof(sig);
-
-    if (md == NULL
-        || EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, bq->pkey) != 1
-        || EVP_DigestSign(md, sig, &siglen, buf, p - buf) != 1)
-    {
-        ngx_log_error(NGX_LOG_ERR, log, 0, "oie: signing the JWT failed");
-        goto done;
-    }
-
-    if (ngx_http_oie_b64url(&s, sig, siglen, log) != NGX_OK) {
-        goto done;
-    }
-
-    jwt->len = (p - buf) + 1 + s.len;
-    jwt->data = ngx_alloc(jwt->len, log);
+    jwt->data = (u_char *) oie_jwt_rs256(bq->pkey, kid, iss, scope, aud,
+                                         ngx_time(), OIE_OAUTH_LIFETIME,
+                                         &jwt->len);
     if (jwt->data == NULL) {
-        goto done;
+        ngx_log_error(NGX_LOG_ERR, log, 0, "oie: signing the JWT failed");
+        return NGX_ERROR;
     }
 
-    p = ngx_cpymem(jwt->data, buf, p - buf);
-    *p++ = '.';
-    ngx_memcpy(p, s.data, s.len);
-
-    rc = NGX_OK;
-
-done:
-
-    EVP_MD_CTX_free(md);
-    ngx_free(h.data);
-    ngx_free(c.data);
-    ngx_free(s.data);
-
-    return rc;
+    return NGX_OK;
 }

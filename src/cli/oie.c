@@ -22,6 +22,8 @@ static const char  oie_usage[] =
     "  leads export-bq   NDJSON rows for BigQuery's identity_map and\n"
     "                    lead_imports tables (emails only as SHA-256)\n"
     "  id                compute, sign or verify a single id\n"
+    "  spool ls          what the module's BigQuery spool holds\n"
+    "  spool replay      send spooled rows (or dead letters) to BigQuery\n"
     "\n"
     "`oie COMMAND --help` describes each command.\n"
     "\n"
@@ -34,7 +36,10 @@ static const char  oie_usage[] =
     "  4  a file cannot be read or written\n"
     "  5  Redis unreachable or answering with errors\n"
     "  6  leads get: no such lead\n"
-    "  7  leads push: an id is held by another lead (see --force)\n";
+    "  7  leads push: an id is held by another lead (see --force)\n"
+    "  8  spool replay: BigQuery or its token endpoint kept failing (the\n"
+    "     rows not sent are put back)\n"
+    "  130 spool replay: interrupted (the rows not sent are put back)\n";
 
 
 int
@@ -76,9 +81,7 @@ main(int argc, char **argv)
     }
 
     if (strcmp(cmd, "spool") == 0) {
-        oie_error("`oie spool` is not available yet: the module's spool "
-                  "format is not settled");
-        return OIE_EXIT_USAGE;
+        return oie_cmd_spool(argc - 1, argv + 1);
     }
 
     oie_error("unknown command '%s' (try: oie --help)", cmd);

@@ -25,6 +25,7 @@
 #define OIE_EXIT_REDIS      5    /* Redis unreachable or failing */
 #define OIE_EXIT_NOTFOUND   6    /* leads get: no such lead */
 #define OIE_EXIT_CONFLICT   7    /* leads push: id held by another lead */
+                                 /* 8, 130: spool replay (oie_spool.h) */
 
 #define OIE_MAX_REPORTED    20   /* row errors printed before "N more" */
 
@@ -69,6 +70,7 @@ int oie_cmd_campaign(int argc, char **argv);
 int oie_cmd_leads(int argc, char **argv);
 int oie_leads_push(int argc, char **argv);
 int oie_cmd_id(int argc, char **argv);
+int oie_cmd_spool(int argc, char **argv);
 
 
 /* messages: "oie: ..." on stderr */

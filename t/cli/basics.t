@@ -21,7 +21,9 @@ is($out, "oie $version\n", '--version prints VERSION');
 for my $cmd (['--help'], ['campaign', '--help'], ['campaign', 'create', '--help'],
              ['leads', '--help'], ['leads', 'push', '--help'],
              ['leads', 'get', '--help'], ['leads', 'export-bq', '--help'],
-             ['id', '--help'], ['id', 'make', '--help'])
+             ['id', '--help'], ['id', 'make', '--help'],
+             ['spool', '--help'], ['spool', 'ls', '--help'],
+             ['spool', 'replay', '--help'])
 {
     ($rc, $out, $err) = oie(@$cmd);
     is($rc, 0, "oie @$cmd exits 0");
@@ -74,7 +76,7 @@ my @usage = (
     [['leads', 'get'], qr/needs one ID/, 'get without an id'],
     [['leads', 'export-bq', '--table', 'events', 'f'],
      qr/--table must be identity_map or lead_imports/, 'export of a wrong table'],
-    [['spool', 'ls'], qr/not available yet/, 'spool is not there yet'],
+    [['spool', 'ls'], qr/spool ls needs one DIR/, 'spool ls without a directory'],
     [['id', 'make', 'a@b.co'], qr/needs --campaign/, 'id make without campaign'],
 );
 
