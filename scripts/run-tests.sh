@@ -6,26 +6,36 @@
 set -u
 cd "$(dirname "$0")/.."
 
-# make test SAN=1 may build elsewhere; the Makefile says where
+# make test SAN=1 builds into build-san/: the Makefile says where.  Every
+# suite takes the module, the CLI and the unit tests from there.
 build=${OIE_BUILD_DIR:-$PWD/build}
+export OIE_BUILD_DIR=$build
 
 export TEST_NGINX_BINARY=${TEST_NGINX_BINARY:-/usr/sbin/nginx}
 export TEST_NGINX_LOAD_MODULES=${TEST_NGINX_LOAD_MODULES:-"/usr/lib/nginx/modules/ndk_http_module.so $build/ngx_http_oie_module.so"}
 export OIE_ROOT=$PWD
+# the CLI: t/cli (OIE_BIN), the pixel's browser harness (OIE_CLI and
+# OIE_MODULE)
+export OIE_BIN=${OIE_BIN:-$build/oie} OIE_CLI=${OIE_CLI:-$build/oie}
+export OIE_MODULE=${OIE_MODULE:-$build/ngx_http_oie_module.so}
 
-# an instrumented module (make SAN=1) only loads with the ASan runtime
-# preloaded: take it for what it is even when SAN is not set
-if [ "${SAN:-}" != 1 ] && ldd "$build/ngx_http_oie_module.so" 2>/dev/null \
-        | grep -q libasan; then
+instrumented() {
+    ldd "$build/ngx_http_oie_module.so" 2>/dev/null | grep -q libasan
+}
+
+# an instrumented module only loads with the ASan runtime preloaded: take
+# it for what it is even when SAN is not set
+if [ "${SAN:-}" != 1 ] && instrumented; then
     echo "run-tests: $build/ngx_http_oie_module.so is a SAN=1 build:" \
          "running with the sanitizers" >&2
     SAN=1
 fi
 
-if [ "${SAN:-}" = 1 ] && ! ldd "$build/ngx_http_oie_module.so" 2>/dev/null \
-        | grep -q libasan; then
+if [ "${SAN:-}" = 1 ] && ! instrumented; then
     echo "run-tests: SAN=1 but $build/ngx_http_oie_module.so is not" \
-         "instrumented (build it with make SAN=1)" >&2
+         "instrumented (make test SAN=1 builds it into build-san/)" >&2
+    echo "0 passed, 1 failed"
+    exit 2
 fi
 
 if [ "${SAN:-}" = 1 ]; then
