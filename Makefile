@@ -109,7 +109,7 @@ $(BUILD)/unit/%: t/unit/%.c $(PURE_SRCS) $(wildcard src/oie_*.h) $(FLAGS_LIST)
 	    -o $@ $< $(PURE_SRCS) -lcrypto -ljansson -lm -lpthread
 
 run: all
-	@scripts/run-demo.sh
+	@OIE_BUILD_DIR=$(BUILD) scripts/run-demo.sh
 
 test: all unit
 	@OIE_BUILD_DIR=$(BUILD) SAN=$(SAN) scripts/run-tests.sh
