@@ -43,11 +43,19 @@ if [ "${SAN:-}" = 1 ]; then
     # preloaded, in nginx only (not perl or node).  Every caller of
     # TEST_NGINX_BINARY or NGINX gets this wrapper; each report (in
     # TEST_NGINX_REPORT_DIR, or in nginx's error.log) fails the test file
-    # that caused it (t/lib/Test/Nginx/Sanitize.pm).
+    # that caused it (t/lib/Test/Nginx/Sanitize.pm); a test may point
+    # TEST_NGINX_REPORT_DIR elsewhere for the nginx it runs (t/san/canary.t).
     # UBSan's reports stop the worker and land in its error.log: nginx
     # hides UBSAN_OPTIONS from UBSan, t/san/ubsan_options.c gives it back
+    # (UBSan linked with ASan takes no log_path: stderr it is).
+    # ASan opens asan.PID at its first report, in a worker that may run as
+    # nobody or www-data already, and if it cannot, dies with the report
+    # lost (only "Can't open file" in error.log): the directory is
+    # writable by all, like /tmp.  After the suites,
+    # t/run-suites.pl fails the run on any report left there, from whichever
+    # nginx it came (the pixel's harness, the demo's).
     reports=$build/san-reports
-    rm -rf "$reports" && mkdir -p "$reports"
+    rm -rf "$reports" && mkdir -p "$reports" && chmod 1777 "$reports"
     cc -shared -fPIC -O2 -o "$build/ubsan-options.so" t/san/ubsan_options.c \
         || exit 2
     {
@@ -55,7 +63,7 @@ if [ "${SAN:-}" = 1 ]; then
         echo '# nginx reads $NGINX as inherited sockets: never pass it on'
         echo 'unset NGINX'
         echo "export LD_PRELOAD=\"$(gcc -print-file-name=libasan.so) $build/ubsan-options.so\""
-        echo "export ASAN_OPTIONS=halt_on_error=1:abort_on_error=1:detect_leaks=0:log_path=$reports/asan"
+        echo "export ASAN_OPTIONS=halt_on_error=1:abort_on_error=1:detect_leaks=0:log_path=\${TEST_NGINX_REPORT_DIR:-$reports}/asan"
         echo "export UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1"
         echo "exec $TEST_NGINX_BINARY \"\$@\""
     } > "$build/nginx-san"

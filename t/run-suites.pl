@@ -50,5 +50,22 @@ for my $desc ($agg->descriptions) {
         && ($parser->has_problems || $parser->exit || $parser->wait);
 }
 
+# make test SAN=1: every nginx writes its sanitizer reports to one
+# directory.  A test file fails on those written while it ran; this catches
+# the rest (an nginx that a node test or make run started), one failure
+# each (one a test file failed on counts again: the run fails either way).
+my $reports = $ENV{TEST_NGINX_REPORT_DIR};
+if (defined $reports && opendir my $dh, $reports) {
+    for my $name (sort grep { /^(?:asan|ubsan|valgrind)\.\d+$/ } readdir $dh) {
+        my $path = "$reports/$name";
+        next unless -s $path;
+        open my $fh, '<', $path or next;
+        my @lines = <$fh>;
+        splice @lines, 40 if @lines > 40;
+        print "\nsanitizer report $path:\n", @lines;
+        $failed++;
+    }
+}
+
 print "\n$passed passed, $failed failed\n";
 exit($failed ? 1 : 0);

@@ -85,7 +85,10 @@ our %Watched;
 our %Seen;
 our @LogReports;
 
+# (ASan's "Can't open file": its report directory was not writable by the
+# worker, and the report is lost)
 my $MARK = join '|', '==\d+==ERROR: (?:Address|Leak)Sanitizer',
+                     'ERROR: Can\'t open file: ',
                      '\S+:\d+:\d+: runtime error: ',
                      'SUMMARY: (?:Address|UndefinedBehavior|Leak)Sanitizer';
 $MARK = qr/^(?:$MARK)/;
