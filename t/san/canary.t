@@ -1,8 +1,12 @@
-# make test SAN=1 catches what it is there for: a module with a heap
-# overflow and a signed overflow (t/san/ngx_http_oie_canary_module.c),
-# compiled like the real one against build-san/nginx and run by the same
-# build-san/nginx-san, fails the test file that made it misbehave, with the
-# sanitizer's report; the same module asked for nothing wrong passes.
+# The memory checkers catch what they are there for: a module with a heap
+# overflow and a signed overflow on request
+# (t/san/ngx_http_oie_canary_module.c), compiled like the real one against
+# the nginx tree of the build under test, fails the test file that made it
+# misbehave, with the report; asked for nothing wrong, it passes.
+#
+#   make test SAN=1   ASan and UBSan, through build-san/nginx-san: nginx as
+#                     one process, and a worker running as nobody
+#   make test         valgrind's memcheck (TEST_NGINX_USE_VALGRIND=1)
 use strict;
 use warnings;
 use FindBin;
@@ -10,9 +14,9 @@ use Test::More;
 use File::Temp qw(tempdir);
 
 my $lib = "$FindBin::Bin/../lib";
-my $build = $ENV{OIE_BUILD_DIR} || '';
+my $root = $ENV{OIE_ROOT} || "$FindBin::Bin/../..";
+my $build = $ENV{OIE_BUILD_DIR} || "$root/build";
 my $ngx = "$build/nginx";
-my $bin = $ENV{TEST_NGINX_BINARY} || '';
 
 sub makefile_var {
     my ($text, $name) = @_;
@@ -23,12 +27,16 @@ sub makefile_var {
 my $mk = -f "$ngx/objs/Makefile"
          ? do { local (@ARGV, $/) = "$ngx/objs/Makefile"; <> } : '';
 my $cflags = makefile_var($mk, 'CFLAGS') // '';
-if (!$ENV{TEST_NGINX_REPORT_DIR} || $cflags !~ /-fsanitize=address/
-    || !-x $bin)
-{
-    plan skip_all => 'make test SAN=1 only: it needs the instrumented nginx '
-                     . 'tree build-san/nginx and the nginx-san wrapper';
-}
+my $san = $cflags =~ /-fsanitize=address/;
+
+plan skip_all => "no configured nginx tree in $ngx: run make first"
+    if !$mk;
+plan skip_all => 'SAN=1 build, but not run by make test SAN=1 (no '
+                 . 'TEST_NGINX_REPORT_DIR, no nginx-san)'
+    if $san && (!$ENV{TEST_NGINX_REPORT_DIR}
+                || ($ENV{TEST_NGINX_BINARY} // '') !~ /nginx-san$/);
+plan skip_all => 'no valgrind (scripts/install-deps.sh installs it)'
+    if !$san && system('valgrind --version >/dev/null 2>&1') != 0;
 
 my $tmp = tempdir('oie-canary-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 chmod 0755, $tmp;       # a worker running as nobody reports in there
@@ -38,14 +46,17 @@ my $incs = makefile_var($mk, 'ALL_INCS') // '';
 my $cmd = "cd $ngx && cc $cflags -fPIC -shared $incs -o $tmp/canary.so "
           . "$FindBin::Bin/ngx_http_oie_canary_module.c 2>&1";
 my $out = `$cmd`;
-is($?, 0, 'the canary module builds against build-san/nginx')
+is($?, 0, "the canary module builds against $ngx")
     or BAIL_OUT("$cmd\n$out");
-like(`ldd $tmp/canary.so`, qr/libasan/, 'instrumented');
+if ($san) {
+    like(`ldd $tmp/canary.so`, qr/libasan/, 'instrumented');
+}
 
 # a block test asking /canary?$args, in a child perl with a report
 # directory of its own (writable by all, as make test SAN=1 makes its
 # own); nginx as one process, or (nobody => 1) a master and a worker
-# running as nobody: returns (exit status, TAP and diagnostics)
+# running as nobody; under valgrind if asked: returns (exit status, TAP
+# and diagnostics)
 sub child {
     my ($args, %o) = @_;
     my $dir = tempdir(DIR => $tmp);
@@ -69,7 +80,7 @@ __DATA__
 GET /canary?$args
 --- ignore_response
 
-=== TEST 2: nginx still answers (a new worker)
+=== TEST 2: nginx still answers
 --- config
     location = /canary { oie_canary; }
 --- request
@@ -80,6 +91,7 @@ T
     local $ENV{TEST_NGINX_REPORT_DIR} = "$dir/reports";
     local $ENV{TEST_NGINX_SERVROOT} = "$dir/servroot";
     local $ENV{TEST_NGINX_LOAD_MODULES} = "$tmp/canary.so";
+    local $ENV{TEST_NGINX_USE_VALGRIND} = $o{valgrind} ? 1 : 0;
     # (Debian's nobody is in nogroup; there is no group nobody)
     local $ENV{TEST_NGINX_WORKER_USER} =
         'nobody ' . (getgrnam('nogroup') ? 'nogroup' : 'nobody')
@@ -90,16 +102,32 @@ T
     return ($? >> 8, $res);
 }
 
-my ($rc, $res) = child('fine');
+my $REPORTED = qr/^not ok \d+ - no memory error reported by nginx/m;
+
+my ($rc, $res) = child('fine', valgrind => !$san);
 is($rc, 0, 'nothing wrong asked: the file passes') or diag $res;
 unlike($res, qr/^not ok/m, '... no failing test');
 
+if (!$san) {
+    ($rc, $res) = child('heap', valgrind => 1);
+    isnt($rc, 0, 'valgrind: a heap overflow fails the file');
+    like($res, qr/$REPORTED \(\S*valgrind\.\d+\)/,
+         '... as a test naming the valgrind report') or diag $res;
+    like($res, qr/Invalid read of size 1/, '... with the report')
+        or diag $res;
+    like($res, qr/^ok \d+ - .*TEST 2: nginx still answers/m,
+         '... and the file went on') or diag $res;
+    done_testing();
+    exit;
+}
+
 for my $nobody (0, 1) {
-    my $how = $nobody ? 'a worker running as nobody' : 'a single nginx process';
+    my $how = $nobody ? 'a worker running as nobody'
+                      : 'a single nginx process';
 
     ($rc, $res) = child('heap', nobody => $nobody);
     isnt($rc, 0, "$how: a heap overflow fails the file");
-    like($res, qr/^not ok \d+ - no memory error reported by nginx \(\S*asan\.\d+\)/m,
+    like($res, qr/$REPORTED \(\S*asan\.\d+\)/,
          '... as a test naming the ASan report') or diag $res;
     like($res, qr/ERROR: AddressSanitizer: heap-buffer-overflow/,
          '... with the report') or diag $res;
@@ -108,10 +136,10 @@ for my $nobody (0, 1) {
 
     ($rc, $res) = child('ubsan', nobody => $nobody);
     isnt($rc, 0, "$how: a signed overflow fails the file");
-    like($res, qr/^not ok \d+ - no memory error reported by nginx \(\S*error\.log \(line \d+\)\)/m,
+    like($res, qr/$REPORTED \(\S*error\.log \(line \d+\)\)/,
          '... as a test naming the error.log UBSan wrote to') or diag $res;
-    like($res, qr/runtime error: signed integer overflow/, '... with the report')
-        or diag $res;
+    like($res, qr/runtime error: signed integer overflow/,
+         '... with the report') or diag $res;
 }
 
 done_testing();

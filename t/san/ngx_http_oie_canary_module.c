@@ -1,8 +1,9 @@
 /*
  * A module with memory errors on request, for t/san/canary.t: proof that
- * make test SAN=1 catches what it is there to catch.  t/san/canary.t
- * compiles it, instrumented, against build-san/nginx and loads it into
- * build-san/nginx-san.  Never part of the real module.
+ * make test SAN=1 (ASan, UBSan) and the valgrind mode catch what they are
+ * there to catch.  t/san/canary.t compiles it against the nginx tree of
+ * the build under test (build-san/nginx: instrumented) and loads it.
+ * Never part of the real module.
  *
  *   location = /canary { oie_canary; }
  *
