@@ -3,11 +3,20 @@
 #   make        the module (build/ngx_http_oie_module.so), the CLI, the pixel
 #   make run    demo on 127.0.0.1:8080 (embedded default: NDJSON files)
 #   make test   every suite; ends with "N passed, N failed"
+#   make test SAN=1
+#               the same with ASan+UBSan: module, CLI and unit tests built
+#               into build-san/ (its own nginx tree), any report fails
 #   make bench  wrk against /t and a plain "return 204" in the same nginx
 
 SHELL       := /bin/bash
 ROOT        := $(abspath .)
+# SAN=1 builds apart, so that the two builds never replace (or load) each
+# other's outputs: make test and make test SAN=1 can alternate
+ifeq ($(SAN),1)
+BUILD       := $(ROOT)/build-san
+else
 BUILD       := $(ROOT)/build
+endif
 NGX_SRC     ?= /usr/share/nginx/src
 NGX_BUILD   := $(BUILD)/nginx
 NDK_SO      ?= /usr/lib/nginx/modules/ndk_http_module.so
@@ -15,7 +24,9 @@ MODULE      := $(BUILD)/ngx_http_oie_module.so
 DEPS_STAMP  := $(BUILD)/.deps-installed
 CFLAGS_OIE  := -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
                -Wno-sign-compare
-SANITIZE    := -fsanitize=address,undefined -fno-omit-frame-pointer
+# a UBSan report stops the process, as an ASan one does
+SANITIZE    := -fsanitize=address,undefined -fno-sanitize-recover=all \
+               -fno-omit-frame-pointer
 ifeq ($(SAN),1)
 CFLAGS_OIE  += $(SANITIZE)
 LDFLAGS_OIE := $(SANITIZE)
@@ -61,9 +72,17 @@ $(SRC_LIST): FORCE
 	@mkdir -p $(BUILD)
 	@echo "$(MODULE_FILES)" | cmp -s - $@ || echo "$(MODULE_FILES)" > $@
 
+# so do changed compiler flags (the unit tests are rebuilt)
+FLAGS_LIST   := $(BUILD)/.flags
+FLAGS        := $(CFLAGS_OIE) | $(LDFLAGS_OIE) | $(UNIT_SAN)
+
+$(FLAGS_LIST): FORCE
+	@mkdir -p $(BUILD)
+	@echo "$(FLAGS)" | cmp -s - $@ || echo "$(FLAGS)" > $@
+
 FORCE:
 
-$(NGX_BUILD)/objs/Makefile: config $(SRC_LIST)
+$(NGX_BUILD)/objs/Makefile: config $(SRC_LIST) $(FLAGS_LIST)
 	@rm -rf $(NGX_BUILD) && mkdir -p $(BUILD)
 	@cp -r $(NGX_SRC) $(NGX_BUILD)
 	@cd $(NGX_BUILD) && source ./conf_flags && \
@@ -83,20 +102,20 @@ $(MODULE): $(NGX_BUILD)/objs/Makefile $(MODULE_SRCS)
 # C unit tests for the pure parts: each prints TAP.
 unit: $(UNIT_BINS)
 
-$(BUILD)/unit/%: t/unit/%.c $(PURE_SRCS) $(wildcard src/oie_*.h)
+$(BUILD)/unit/%: t/unit/%.c $(PURE_SRCS) $(wildcard src/oie_*.h) $(FLAGS_LIST)
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -g -O1 -Wall -Wextra -Werror -Isrc -It/unit \
 	    $(UNIT_SAN) \
 	    -o $@ $< $(PURE_SRCS) -lcrypto -ljansson -lm -lpthread
 
 run: all
-	@scripts/run-demo.sh
+	@OIE_BUILD_DIR=$(BUILD) scripts/run-demo.sh
 
 test: all unit
-	@scripts/run-tests.sh
+	@OIE_BUILD_DIR=$(BUILD) SAN=$(SAN) scripts/run-tests.sh
 
 bench: all
 	@scripts/bench.sh
 
 clean:
-	rm -rf $(BUILD) t/servroot*
+	rm -rf $(ROOT)/build $(ROOT)/build-san t/servroot*

@@ -5,6 +5,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 RUN=$ROOT/build/run
+# the module and the CLI: build-san/ for make run SAN=1 (the Makefile says)
+BUILT=${OIE_BUILD_DIR:-$ROOT/build}
+if [ -z "${OIE_NGINX:-}" ] \
+        && ldd "$BUILT/ngx_http_oie_module.so" 2>/dev/null | grep -q libasan
+then
+    echo "run-demo: $BUILT/ngx_http_oie_module.so is a SAN=1 build: nginx" \
+         "needs the ASan runtime preloaded; set OIE_NGINX to a wrapper" \
+         "that does (make test SAN=1 writes $BUILT/nginx-san)" >&2
+    exit 1
+fi
 # not $NGINX: nginx itself reads that variable (inherited sockets)
 NGINX=${OIE_NGINX:-/usr/sbin/nginx}
 PORT=${OIE_DEMO_PORT:-8080}
@@ -48,7 +58,9 @@ REDIS_PORT=$(free_port 6379)
 
 # the demo conf, with the ports of this run
 sed -e "s/127\.0\.0\.1:6379/127.0.0.1:$REDIS_PORT/g" \
-    -e "s/127\.0\.0\.1:8080/127.0.0.1:$PORT/g" conf/oie-demo.conf > "$CONF"
+    -e "s/127\.0\.0\.1:8080/127.0.0.1:$PORT/g" \
+    -e "s|^load_module build/ngx_http_oie_module\.so;|load_module $BUILT/ngx_http_oie_module.so;|" \
+    conf/oie-demo.conf > "$CONF"
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' \
     --appendonly no --dir "$RUN/redis" --daemonize yes \
     --logfile "$RUN/redis/redis.log" >/dev/null
@@ -66,13 +78,13 @@ echo "  redis            127.0.0.1:$REDIS_PORT"
 echo "  events land in   $RUN/events/events/*.ndjson (a file completes every 5s)"
 echo "  nginx log        $RUN/error.log"
 
-if [ -x build/oie ] && [ -f pixel/examples/sample-leads.csv ]; then
+if [ -x "$BUILT/oie" ] && [ -f pixel/examples/sample-leads.csv ]; then
     rm -rf "$RUN/campaign"
-    build/oie campaign create --name "Demo Campaign" \
+    "$BUILT/oie" campaign create --name "Demo Campaign" \
         --leads pixel/examples/sample-leads.csv \
         --base-url http://127.0.0.1:$PORT --landing http://127.0.0.1:$PORT/ \
         --out "$RUN/campaign" >/dev/null
-    build/oie leads push --redis "127.0.0.1:$REDIS_PORT" \
+    "$BUILT/oie" leads push --redis "127.0.0.1:$REDIS_PORT" \
         "$RUN"/campaign/*identities*.ndjson >/dev/null
     echo
     echo "Sample leads loaded into Redis; their tracking links (open one in a browser,"

@@ -249,7 +249,8 @@ subtest 'conf/oie-production.conf runs: TLS, BigQuery, Redis, signed ids, real_i
     # a lead in Redis, its link signed with the conf's secret by the CLI
     $redis->lead('aB3dE9x', destination => 'https://www.example.com/pricing',
                  firstName => 'Ada', company => 'Acme', lastName => 'Lovelace');
-    my $signed = `$ROOT/build/oie id sign --secret-file $p/etc/oie/link-secret aB3dE9x`;
+    my $oie = $ENV{OIE_BIN} || "$ROOT/build/oie";    # SAN=1: build-san/
+    my $signed = `$oie id sign --secret-file $p/etc/oie/link-secret aB3dE9x`;
     chomp $signed;
     like($signed, qr/^aB3dE9x\.\w+$/, "oie id sign: $signed");
     my $loc = '';

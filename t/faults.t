@@ -362,7 +362,8 @@ my $fmt = "%-28s %9s %10s %6s %8s %11s %6s\n";
 my $out = sprintf $fmt, 'fault', 'accepted', 'delivered', 'lost', 'dropped', 'unanswered', 'secs';
 $out .= sprintf $fmt, @$_ for @table;
 diag("\n$out");
-if (open my $fh, '>', "$ENV{OIE_ROOT}/build/faults-table.txt") {
+if (open my $fh, '>', ($ENV{OIE_BUILD_DIR} || "$ENV{OIE_ROOT}/build")
+                      . '/faults-table.txt') {
     print $fh $out;
 }
 

@@ -37,7 +37,8 @@ subtest 'CHANGELOG.md' => sub {
 };
 
 subtest 'the CLI' => sub {
-    my $out = `$ROOT/build/oie --version 2>&1`;
+    my $bin = $ENV{OIE_BIN} || "$ROOT/build/oie";    # make test SAN=1: build-san/
+    my $out = `$bin --version 2>&1`;
     is($?, 0, 'oie --version: exit 0');
     like($out, qr/^oie \Q$version\E$/m, "oie --version says $version");
 };

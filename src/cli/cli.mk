@@ -12,7 +12,8 @@ CLI_CFLAGS := -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -Isrc \
 CLI_LIBS  := -lhiredis -lcrypto -ljansson -lcurl
 
 ifeq ($(SAN),1)
-CLI_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -g
+CLI_CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=all \
+              -fno-omit-frame-pointer -g
 endif
 
 BUILD_TARGETS += $(BUILD)/oie

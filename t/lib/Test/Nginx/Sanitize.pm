@@ -85,7 +85,10 @@ our %Watched;
 our %Seen;
 our @LogReports;
 
+# (ASan's "Can't open file": its report directory was not writable by the
+# worker, and the report is lost)
 my $MARK = join '|', '==\d+==ERROR: (?:Address|Leak)Sanitizer',
+                     'ERROR: Can\'t open file: ',
                      '\S+:\d+:\d+: runtime error: ',
                      'SUMMARY: (?:Address|UndefinedBehavior|Leak)Sanitizer';
 $MARK = qr/^(?:$MARK)/;
@@ -143,7 +146,7 @@ Test::Nginx::Sanitize - run nginx under ASan, UBSan or valgrind in tests
     TEST_NGINX_USE_VALGRIND=1 prove t/track.t
 
     # what scripts/run-tests.sh does for make test SAN=1
-    TEST_NGINX_BINARY=build/nginx-san TEST_NGINX_REPORT_DIR=build/san-reports \
+    TEST_NGINX_BINARY=build-san/nginx-san TEST_NGINX_REPORT_DIR=build-san/san-reports \
         prove t/track.t
 
 =head1 DESCRIPTION
@@ -175,7 +178,11 @@ Reports go to TEST_NGINX_REPORT_DIR, else a temporary directory.
 Where sanitizer and valgrind reports are written and looked for: files
 named C<asan.PID>, C<ubsan.PID> and C<valgrind.PID> (ASan's and UBSan's
 C<log_path=DIR/asan> and C<DIR/ubsan> produce these names). Any such file
-that is not empty and was written while the test file ran fails it.
+that is not empty and was written while the test file ran fails it. ASan
+opens its file at its first report, in a worker that may already run as
+an unprivileged user: the directory must be writable by that user
+(scripts/run-tests.sh makes its own mode 1777), or the report is lost
+(ASan's "Can't open file" in error.log still fails the file).
 
 =back
 

@@ -756,7 +756,12 @@ sub stop_nginx {
         return undef if !$pid || !_cmdline_has($pid, $ServRoot);
     }
 
-    return undef if !$pid || !_pid_alive($pid);
+    if (!_pid_alive($pid)) {
+        # it died on its own (a sanitizer stops it so): what it wrote to
+        # its error.log counts all the same (Test::Nginx::Sanitize)
+        Test::Nginx::Sanitize::scan_log($ErrLogFile);
+        return undef;
+    }
 
     kill 'QUIT', $pid;
 
