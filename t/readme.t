@@ -186,6 +186,10 @@ subtest 'the quick start runs as written, in order, on the demo' => sub {
     my $pid = fork // die "fork: $!";
     if (!$pid) {
         POSIX::setsid();
+        # as a terminal starts it: a harness run in the background (with
+        # "&") hands its children SIGINT ignored, and a shell cannot trap
+        # a signal ignored when it started
+        $SIG{INT} = $SIG{QUIT} = 'DEFAULT';
         %ENV = (%ENV, %env);
         chdir $ROOT or POSIX::_exit(126);
         open STDIN, '<', '/dev/null';
@@ -203,7 +207,11 @@ subtest 'the quick start runs as written, in order, on the demo' => sub {
         for (1 .. 600) { last if waitpid($pid, POSIX::WNOHANG()) == $pid; sleep 0.05 }
         if (waitpid($pid, POSIX::WNOHANG()) == 0) { kill 'KILL', -$pid; waitpid $pid, 0 }
         # what make run started and did not stop
-        kill 'KILL', $nginx_pid if $nginx_pid && kill 0, $nginx_pid;
+        if ($nginx_pid && kill 0, $nginx_pid) {
+            # its workers too: they outlive a killed master
+            my @workers = split ' ', `pgrep -P $nginx_pid`;
+            kill 'KILL', $nginx_pid, @workers;
+        }
         system("redis-cli -p $redis_port shutdown nosave >/dev/null 2>&1")
             if $redis_port && port_open($redis_port);
     });
