@@ -217,6 +217,8 @@ sub judge {
     ok(!exists $by_insert_id->{''}, "$name: every stored row has an insertId");
     is(scalar(grep { $_ > 1 } values %$by_insert_id), 0,
        "$name: stored exactly once by insertId");
+    note("$name: copies dropped by insertId so far: "
+         . ($bq->stats->{duplicatesSkipped} // '?'));
     is($lost, $dropped, "$name: lost ($lost) = counted as dropped ($dropped)");
     is($strays, 0, "$name: nothing stored that was not accepted (with 204/302)")
         unless $o{strays_ok};
