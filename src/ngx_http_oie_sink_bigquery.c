@@ -10,7 +10,9 @@
  * with exponential backoff and jitter; after max attempts, or on
  * quotaExceeded or a missing table, the rows go to the spool and the sink
  * stays "down" for a while, spooling what comes, then probes again.  While
- * up, it replays the spool, oldest file first.
+ * up, it replays the spool, oldest file first.  The rows of an upload are in
+ * a journal file until BigQuery answered for them (see the spool), so a
+ * worker killed with uploads in flight loses none of them.
  */
 
 #include "ngx_http_oie_bigquery.h"

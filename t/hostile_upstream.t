@@ -540,12 +540,12 @@ H
             push @dead, $d if $d;
         }
     }
-    is_deeply([sort map { length $_->{row} > 20 ? 'z' x 20 . '...' : $_->{row} } @dead],
+    my @rows = map { ref $_->{row} ? 'an object' : $_->{row} // 'none' } @dead;
+    is_deeply([sort map { length > 20 ? substr($_, 0, 20) . '...' : $_ } @rows],
               ['x', 'z' x 20 . '...'], 'the two events lines that are not JSON, and only they, '
-              . 'are dead letters')
-        or diag explain [map { substr($_->{row} // '', 0, 40) } @dead];
-    is(scalar(grep { length($_->{row}) == 2 * 1024 * 1024 } @dead), 1, 'kept whole');
-    is(scalar(grep { $_->{table} eq 'events'
+              . 'are dead letters');
+    is(scalar(grep { length == 2 * 1024 * 1024 } @rows), 1, 'kept whole');
+    is(scalar(grep { $_->{table} eq 'events' && ref $_->{error} eq 'ARRAY'
                      && ($_->{error}[0]{message} // '') =~ /not a JSON object/ } @dead),
        scalar(@dead), 'each says its line is not a JSON object');
     like($ng->error_log, qr/is not a JSON object: kept as a dead letter/, 'and it is logged');
