@@ -52,6 +52,12 @@ ngx_int_t ngx_http_oie_spool_rows(ngx_http_oie_row_t *rows, ngx_uint_t n,
 ngx_int_t ngx_http_oie_spool_row(ngx_uint_t table, u_char *row, size_t len,
     ngx_log_t *log);
 void ngx_http_oie_spool_tick(ngx_log_t *log, ngx_flag_t close_all);
+void ngx_http_oie_spool_adopt(ngx_log_t *log);
+
+/* the journal of an upload in flight: its rows, until BigQuery answered */
+ngx_int_t ngx_http_oie_spool_journal(ngx_http_oie_row_t *rows, ngx_uint_t n,
+    u_char *path, ngx_log_t *log);
+void ngx_http_oie_spool_journal_done(u_char *path, ngx_log_t *log);
 
 /* replay: claim the oldest spool file and read its rows */
 typedef struct {
@@ -66,7 +72,8 @@ ngx_int_t ngx_http_oie_spool_claim(ngx_http_oie_spool_file_t *f,
 void ngx_http_oie_spool_release(ngx_http_oie_spool_file_t *f, ngx_flag_t done,
     ngx_log_t *log);
 
-/* rows BigQuery refused as invalid, kept with the reason */
+/* rows BigQuery refused as invalid, kept with the reason (any bytes: the
+ * line written is JSON whatever they are) */
 void ngx_http_oie_dead_letter(ngx_uint_t table, u_char *row, size_t len,
     u_char *error, size_t error_len, ngx_log_t *log);
 

@@ -10,7 +10,9 @@
  * with exponential backoff and jitter; after max attempts, or on
  * quotaExceeded or a missing table, the rows go to the spool and the sink
  * stays "down" for a while, spooling what comes, then probes again.  While
- * up, it replays the spool, oldest file first.
+ * up, it replays the spool, oldest file first.  The rows of an upload are in
+ * a journal file until BigQuery answered for them (see the spool), so a
+ * worker killed with uploads in flight loses none of them.
  */
 
 #include "ngx_http_oie_bigquery.h"
@@ -25,6 +27,10 @@
 #define OIE_BQ_DOWN_MAX        300000
 #define OIE_BQ_QUOTA_DOWN      300000
 #define OIE_BQ_NO_TOKEN_WAIT   200
+
+#define OIE_BQ_NOT_A_ROW                                                     \
+    "[{\"reason\":\"invalid\",\"message\":\"the spool line is not a JSON "  \
+    "object; the rest of its batch was sent\"}]"
 
 
 typedef struct {
@@ -45,6 +51,7 @@ typedef struct {
     size_t                      replay_end;     /* file offset after them */
     ngx_event_t                 timer;          /* backoff, token wait */
     ngx_http_oie_curl_req_t    *req;
+    u_char                      journal[NGX_MAX_PATH];  /* "": none */
 } ngx_http_oie_bq_job_t;
 
 
@@ -74,6 +81,7 @@ static void ngx_http_oie_bq_give_up(ngx_http_oie_bq_job_t *job,
 static void ngx_http_oie_bq_success(ngx_http_oie_bq_job_t *job);
 static void ngx_http_oie_bq_insert_errors(ngx_http_oie_bq_job_t *job,
     json_t *errors);
+static ngx_uint_t ngx_http_oie_bq_is_row(u_char *data, size_t len);
 static void ngx_http_oie_bq_replay_next(void);
 static void ngx_http_oie_bq_token_ready(void);
 
@@ -171,6 +179,9 @@ ngx_http_oie_bq_take(ngx_http_oie_batch_t *b, ngx_log_t *log)
             }
             continue;
         }
+
+        /* out of the ring, the rows are on disk again before they go */
+        (void) ngx_http_oie_spool_journal(rows, n, job->journal, log);
 
         ngx_http_oie_bq_send(job);
     }
@@ -289,6 +300,10 @@ ngx_http_oie_bq_job_free(ngx_http_oie_bq_job_t *job)
         ngx_queue_remove(&job->queue);
         bq->njobs--;
     }
+
+    /* by now its rows are stored, dead-lettered, spooled, or counted as
+     * dropped */
+    ngx_http_oie_spool_journal_done(job->journal, bq->log);
 
     ngx_free(job->rows);
     ngx_free(job->body);
@@ -530,19 +545,29 @@ retry:
 }
 
 
+/*
+ * HTTP 200 with insertErrors.  The request says skipInvalidRows=false, so
+ * BigQuery stored none of its rows: it names the invalid ones (to the
+ * dead letters) and "stopped" the others (sent again).  An entry whose
+ * index is not an integer naming a row of the batch is ignored; a row no
+ * valid entry names is sent again like a stopped one (its insertId drops
+ * the copy should it have been stored after all).  An answer that names no
+ * invalid row is not one BigQuery gives: the batch is retried whole.
+ */
 static void
 ngx_http_oie_bq_insert_errors(ngx_http_oie_bq_job_t *job, json_t *errors)
 {
     char                   *text;
-    size_t                  i, j, nerr, index;
-    json_t                 *e, *list;
-    ngx_uint_t             *state, stopped, invalid;
+    size_t                  i, j, nerr;
+    json_t                 *e, *list, *jindex;
+    json_int_t              index;
+    ngx_uint_t             *state, again_n, invalid, bad;
     const char             *reason;
     ngx_http_oie_row_t     *again;
     ngx_http_oie_bq_t      *bq = &ngx_http_oie_bq;
     ngx_http_oie_bq_job_t  *next;
 
-    /* 0: stored, 1: stopped (send again), 2: invalid (dead letter) */
+    /* 0: not named, 1: stopped (both sent again), 2: invalid */
     state = ngx_calloc(job->nrows * sizeof(ngx_uint_t), bq->log);
     if (state == NULL) {
         ngx_http_oie_bq_retry(job, "out of memory");
@@ -550,17 +575,29 @@ ngx_http_oie_bq_insert_errors(ngx_http_oie_bq_job_t *job, json_t *errors)
     }
 
     nerr = json_array_size(errors);
+    bad = 0;
 
     for (i = 0; i < nerr; i++) {
         e = json_array_get(errors, i);
-        index = (size_t) json_integer_value(json_object_get(e, "index"));
-        list = json_object_get(e, "errors");
+        jindex = json_object_get(e, "index");
 
-        if (index >= job->nrows) {
+        if (!json_is_integer(jindex)) {
+            bad++;
             continue;
         }
 
-        state[index] = 1;
+        index = json_integer_value(jindex);
+
+        if (index < 0 || (ngx_uint_t) index >= job->nrows) {
+            bad++;
+            continue;
+        }
+
+        if (state[index] == 0) {
+            state[index] = 1;
+        }
+
+        list = json_object_get(e, "errors");
 
         for (j = 0; j < json_array_size(list); j++) {
             reason = json_string_value(json_object_get(json_array_get(list, j),
@@ -569,43 +606,74 @@ ngx_http_oie_bq_insert_errors(ngx_http_oie_bq_job_t *job, json_t *errors)
                 state[index] = 2;
             }
         }
-
-        if (state[index] == 2) {
-            text = json_dumps(list, JSON_COMPACT);
-            ngx_http_oie_dead_letter(job->table, job->rows[index].data,
-                                     job->rows[index].len,
-                                     (u_char *) (text ? text : "null"),
-                                     text ? ngx_strlen(text) : 4, bq->log);
-            free(text);
-        }
     }
 
-    stopped = 0;
     invalid = 0;
 
     for (i = 0; i < job->nrows; i++) {
-        stopped += state[i] == 1;
         invalid += state[i] == 2;
     }
 
-    ngx_http_oie_count(rows_rejected, invalid);
-    ngx_http_oie_count(rows_accepted, job->nrows - stopped - invalid);
-
-    if (invalid) {
+    if (bad) {
         ngx_log_error(NGX_LOG_WARN, bq->log, 0,
-                      "oie: BigQuery refused %ui of %ui rows for %V as "
-                      "invalid; kept in the dead-letter file", invalid,
-                      job->nrows, &ngx_http_oie_table_names[job->table]);
+                      "oie: insertAll answer for %V: %ui of %uz insertErrors "
+                      "entries name no row of the batch of %ui; ignored",
+                      &ngx_http_oie_table_names[job->table], bad, nerr,
+                      job->nrows);
     }
 
-    if (stopped) {
+    if (invalid == 0) {
+        ngx_free(state);
+        ngx_http_oie_bq_retry(job, "insertErrors name no invalid row");
+        return;
+    }
+
+    for (i = 0; i < job->nrows; i++) {
+        if (state[i] != 2) {
+            continue;
+        }
+
+        /* every entry naming the row, its reasons as BigQuery gave them */
+        list = json_array();
+
+        for (j = 0; list && j < nerr; j++) {
+            e = json_array_get(errors, j);
+            jindex = json_object_get(e, "index");
+
+            if (json_is_integer(jindex)
+                && json_integer_value(jindex) == (json_int_t) i)
+            {
+                json_array_extend(list, json_object_get(e, "errors"));
+            }
+        }
+
+        text = list ? json_dumps(list, JSON_COMPACT) : NULL;
+        json_decref(list);
+
+        ngx_http_oie_dead_letter(job->table, job->rows[i].data,
+                                 job->rows[i].len,
+                                 (u_char *) (text ? text : "null"),
+                                 text ? ngx_strlen(text) : 4, bq->log);
+        free(text);
+    }
+
+    again_n = job->nrows - invalid;
+
+    ngx_http_oie_count(rows_rejected, invalid);
+
+    ngx_log_error(NGX_LOG_WARN, bq->log, 0,
+                  "oie: BigQuery refused %ui of %ui rows for %V as "
+                  "invalid; kept in the dead-letter file", invalid,
+                  job->nrows, &ngx_http_oie_table_names[job->table]);
+
+    if (again_n) {
         /* rows held back because of the invalid ones: send them again */
-        again = ngx_alloc(stopped * sizeof(ngx_http_oie_row_t), bq->log);
+        again = ngx_alloc(again_n * sizeof(ngx_http_oie_row_t), bq->log);
         next = NULL;
 
         if (again) {
             for (i = 0, j = 0; i < job->nrows; i++) {
-                if (state[i] == 1) {
+                if (state[i] != 2) {
                     again[j].table = job->table;
                     again[j].data = job->rows[i].data;
                     again[j].len = job->rows[i].len;
@@ -613,11 +681,18 @@ ngx_http_oie_bq_insert_errors(ngx_http_oie_bq_job_t *job, json_t *errors)
                 }
             }
 
-            next = ngx_http_oie_bq_job(again, stopped, job->table, bq->log);
+            next = ngx_http_oie_bq_job(again, again_n, job->table, bq->log);
+
+            if (next && !job->replay) {
+                (void) ngx_http_oie_spool_journal(again, again_n,
+                                                  next->journal, bq->log);
+            }
+
             ngx_free(again);
         }
 
         if (next == NULL) {
+            /* the dead letters are written: they would be again */
             ngx_free(state);
             ngx_http_oie_bq_retry(job, "out of memory");
             return;
@@ -735,6 +810,22 @@ ngx_http_oie_bq_give_up(ngx_http_oie_bq_job_t *job, ngx_msec_t down_for)
 }
 
 
+/* a row BigQuery can take: one JSON object (rows from the spool are checked:
+ * a single bad one would have BigQuery refuse its whole batch) */
+static ngx_uint_t
+ngx_http_oie_bq_is_row(u_char *data, size_t len)
+{
+    json_t      *v;
+    ngx_uint_t   ok;
+
+    v = json_loadb((char *) data, len, JSON_ALLOW_NUL, NULL);
+    ok = json_is_object(v);
+    json_decref(v);
+
+    return ok;
+}
+
+
 /*
  * Replay: one job at a time from the oldest spool file, each a run of lines
  * of one table up to the batch limits, so the file is sent in order.
@@ -797,7 +888,7 @@ ngx_http_oie_bq_replay_next(void)
             }
         }
 
-        if (sp == NULL || t == OIE_TABLE_N || nl - sp < 3) {
+        if (sp == NULL || t == OIE_TABLE_N) {
             /* not a line we wrote: skip it, loudly */
             ngx_log_error(NGX_LOG_ERR, bq->log, 0,
                           "oie: skipping a malformed line at offset %uz of "
@@ -814,6 +905,28 @@ ngx_http_oie_bq_replay_next(void)
             || (n && bytes + (nl - sp) > omcf->batch_bytes))
         {
             break;
+        }
+
+        if (!ngx_http_oie_bq_is_row(sp + 1, nl - sp - 1)) {
+            if (n) {
+                /* it ends this batch: alone, it is a dead letter once,
+                 * whatever becomes of the batch */
+                break;
+            }
+
+            ngx_log_error(NGX_LOG_ERR, bq->log, 0,
+                          "oie: the line at offset %uz of spool file \"%s\" "
+                          "is not a JSON object: kept as a dead letter",
+                          p - bq->replay.data, bq->replay.path);
+
+            ngx_http_oie_dead_letter(t, sp + 1, nl - sp - 1, (u_char *)
+                                     OIE_BQ_NOT_A_ROW,
+                                     sizeof(OIE_BQ_NOT_A_ROW) - 1, bq->log);
+            ngx_http_oie_count(rows_rejected, 1);
+
+            p = nl < end ? nl + 1 : end;
+            bq->replay.pos = p - bq->replay.data;
+            continue;
         }
 
         table = t;
@@ -854,6 +967,7 @@ ngx_http_oie_bq_tick(ngx_log_t *log)
 {
     (void) ngx_http_oie_bq_is_down();
     ngx_http_oie_spool_tick(log, 0);
+    ngx_http_oie_spool_adopt(log);
     ngx_http_oie_bq_replay_next();
 }
 

@@ -7,9 +7,18 @@
  * second later the file is renamed to ".spool" and may be replayed.  Replay
  * claims the oldest ".spool" file by renaming it to ".spool.claim-<pid>", so
  * one worker alone uploads it; the file is deleted once BigQuery took every
- * row, or put back holding only the rows not yet taken.  At start-up the
- * master finishes the ".part" files and returns the claims of processes that
- * are gone, so a crash or kill -9 loses nothing either.
+ * row, or put back holding only the rows not yet taken.
+ *
+ * Rows popped from the ring for an upload are first written, in the same
+ * form, to a journal "<time>-<pid>-<seq>.journal", deleted once they are
+ * stored, dead-lettered or spooled.  It is not fsync()ed: it guards against
+ * a killed worker (the page cache survives SIGKILL), not a lost machine.
+ *
+ * What a process that is gone left (its ".part" files, its claims, its
+ * journals) is taken over: by the master at start-up and reload, by a worker
+ * when it starts (the master respawns a killed one), and by any worker
+ * that finds such a file twice in a row in its periodic look (a worker that
+ * was not respawned).  So a crash or kill -9 loses nothing either.
  */
 
 #include "ngx_http_oie_bigquery.h"
@@ -19,6 +28,8 @@
 
 #define OIE_SPOOL_ROTATE_MS    1000
 #define OIE_SPOOL_ROTATE_SIZE  (8 * 1024 * 1024)
+#define OIE_SPOOL_ADOPT_MS     5000
+#define OIE_SPOOL_ADOPT_PIDS   16
 
 
 typedef struct {
@@ -29,6 +40,24 @@ typedef struct {
 } ngx_http_oie_spool_out_t;
 
 
+/*
+ * The pids a worker's periodic look found gone: a file of such a process
+ * is taken over only when the next look finds it still there, so a worker
+ * the master respawns (which takes over at its start, counting the spool
+ * afresh) has done it first.
+ */
+typedef struct {
+    ngx_pid_t       prev[OIE_SPOOL_ADOPT_PIDS];
+    ngx_uint_t      nprev;
+    ngx_pid_t       next[OIE_SPOOL_ADOPT_PIDS];
+    ngx_uint_t      nnext;
+} ngx_http_oie_spool_look_t;
+
+
+static off_t ngx_http_oie_spool_take_over(ngx_str_t *dir, const char *name,
+    ngx_http_oie_spool_look_t *look, off_t *added, ngx_log_t *log);
+static u_char *ngx_http_oie_spool_lines(ngx_http_oie_row_t *rows,
+    ngx_uint_t n, size_t *len, ngx_log_t *log);
 static ngx_int_t ngx_http_oie_spool_write(u_char *buf, size_t len,
     ngx_log_t *log);
 static void ngx_http_oie_spool_complete(ngx_log_t *log);
@@ -51,13 +80,10 @@ ngx_int_t
 ngx_http_oie_spool_prepare(ngx_cycle_t *cycle)
 {
     DIR                       *d;
-    off_t                      size, total;
-    size_t                     n;
-    u_char                     path[NGX_MAX_PATH], to[NGX_MAX_PATH], *p;
-    ngx_pid_t                  pid;
+    off_t                      size, total, added;
+    u_char                     path[NGX_MAX_PATH], to[NGX_MAX_PATH];
     ngx_uint_t                 files;
     struct dirent             *de;
-    ngx_file_info_t            fi;
     ngx_core_conf_t           *ccf;
     ngx_http_oie_shctx_t      *sh;
     ngx_http_oie_main_conf_t  *omcf;
@@ -107,66 +133,20 @@ ngx_http_oie_spool_prepare(ngx_cycle_t *cycle)
 
     total = 0;
     files = 0;
+    added = 0;
 
     while ((de = readdir(d)) != NULL) {
-
-        n = ngx_strlen(de->d_name);
-
-        if (n < 6 || ngx_strstr(de->d_name, ".spool") == NULL) {
-            continue;
-        }
-
-        ngx_sprintf(path, "%V/%s%Z", &omcf->spool.dir, de->d_name);
-
-        if (n > 11 && ngx_strcmp(de->d_name + n - 11, ".spool.part") == 0) {
-            pid = ngx_http_oie_file_pid(de->d_name, NULL);
-
-            if (!ngx_http_oie_pid_alive(pid)) {
-                /* the writer is gone: finish its file for replay */
-                size = ngx_http_oie_whole_lines(path, cycle->log);
-                ngx_sprintf(to, "%V/%*s%Z", &omcf->spool.dir, n - 5,
-                            de->d_name);
-
-                if (size == 0) {
-                    (void) ngx_delete_file(path);
-                    continue;
-                }
-
-                if (ngx_rename_file(path, to) == NGX_FILE_ERROR) {
-                    continue;
-                }
-
-                ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
-                              "oie: spool file \"%s\" of process %P "
-                              "finished for replay", to, pid);
-                ngx_cpystrn(path, to, NGX_MAX_PATH);
-            }
-
-        } else if (ngx_strstr(de->d_name, ".spool.claim-")) {
-            pid = ngx_http_oie_file_pid(de->d_name, ".claim-");
-
-            if (!ngx_http_oie_pid_alive(pid)) {
-                p = (u_char *) ngx_strstr(de->d_name, ".claim-");
-                ngx_sprintf(to, "%V/%*s%Z", &omcf->spool.dir,
-                            p - (u_char *) de->d_name, de->d_name);
-
-                if (ngx_rename_file(path, to) != NGX_FILE_ERROR) {
-                    ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
-                                  "oie: spool file \"%s\" claimed by "
-                                  "process %P returned for replay", to, pid);
-                    ngx_cpystrn(path, to, NGX_MAX_PATH);
-                }
-            }
-        }
-
-        if (ngx_file_info(path, &fi) != NGX_FILE_ERROR) {
-            total += ngx_file_size(&fi);
+        size = ngx_http_oie_spool_take_over(&omcf->spool.dir, de->d_name,
+                                            NULL, &added, cycle->log);
+        if (size >= 0) {
+            total += size;
             files++;
         }
     }
 
     closedir(d);
 
+    /* counted afresh: what the files hold now */
     sh = omcf->shm_zone->data;
     sh->counters.spool_bytes = total;
 
@@ -177,6 +157,195 @@ ngx_http_oie_spool_prepare(ngx_cycle_t *cycle)
     }
 
     return NGX_OK;
+}
+
+
+static ngx_uint_t
+ngx_http_oie_spool_gone(ngx_pid_t pid, ngx_http_oie_spool_look_t *look)
+{
+    ngx_uint_t  i;
+
+    if (ngx_http_oie_pid_alive(pid)) {
+        return 0;
+    }
+
+    if (look == NULL) {
+        return 1;
+    }
+
+    for (i = 0; i < look->nprev; i++) {
+        if (look->prev[i] == pid) {
+            return 1;
+        }
+    }
+
+    for (i = 0; i < look->nnext; i++) {
+        if (look->next[i] == pid) {
+            return 0;
+        }
+    }
+
+    if (look->nnext < OIE_SPOOL_ADOPT_PIDS) {
+        look->next[look->nnext++] = pid;
+    }
+
+    return 0;
+}
+
+
+/*
+ * One directory entry.  A ".part" file or a journal whose writer is gone
+ * is cut back to its last whole line and becomes a ".spool" file; a claim
+ * whose replayer is gone is returned under its ".spool" name.  Returns the
+ * bytes the file holds for the spool (-1: none of its files), and adds to
+ * *added the bytes that entered the spool now (a journal's: its rows were
+ * in flight, not counted).
+ */
+static off_t
+ngx_http_oie_spool_take_over(ngx_str_t *dir, const char *name,
+    ngx_http_oie_spool_look_t *look, off_t *added, ngx_log_t *log)
+{
+    off_t            size;
+    size_t           n;
+    u_char           path[NGX_MAX_PATH], to[NGX_MAX_PATH], *p;
+    ngx_pid_t        pid;
+    ngx_uint_t       journal;
+    ngx_file_info_t  fi;
+
+    n = ngx_strlen(name);
+
+    if (dir->len + n + 16 > NGX_MAX_PATH) {
+        return -1;
+    }
+
+    journal = n > 8 && ngx_strcmp(name + n - 8, ".journal") == 0;
+
+    if (!journal && (n < 6 || ngx_strstr(name, ".spool") == NULL)) {
+        return -1;
+    }
+
+    ngx_sprintf(path, "%V/%s%Z", dir, name);
+
+    if (journal
+        || (n > 11 && ngx_strcmp(name + n - 11, ".spool.part") == 0))
+    {
+        pid = ngx_http_oie_file_pid(name, NULL);
+
+        if (!ngx_http_oie_spool_gone(pid, look)) {
+            /* a live journal holds rows in flight, not spooled ones */
+            return journal ? -1 : ngx_file_info(path, &fi) == NGX_FILE_ERROR
+                                  ? -1 : ngx_file_size(&fi);
+        }
+
+        /* the writer is gone: finish its file for replay (a cut line was
+         * never counted: a batch is counted once it is written whole) */
+        size = ngx_http_oie_whole_lines(path, log);
+
+        if (size <= 0) {
+            if (size == 0) {
+                (void) ngx_delete_file(path);
+            }
+            return -1;
+        }
+
+        ngx_sprintf(to, "%V/%*s.spool%Z", dir,
+                    n - (journal ? 8 : 11), name);
+
+        if (ngx_rename_file(path, to) == NGX_FILE_ERROR) {
+            /* another process took it first */
+            return -1;
+        }
+
+        if (journal) {
+            *added += size;
+        }
+
+        if (journal) {
+            ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                          "oie: upload journal of process %P returned for "
+                          "replay as \"%s\"", pid, to);
+
+        } else {
+            ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                          "oie: spool file \"%s\" of process %P finished "
+                          "for replay", to, pid);
+        }
+
+        return size;
+    }
+
+    if (ngx_strstr(name, ".spool.claim-")) {
+        pid = ngx_http_oie_file_pid(name, ".claim-");
+
+        if (ngx_http_oie_spool_gone(pid, look)) {
+            p = (u_char *) ngx_strstr(name, ".claim-");
+            ngx_sprintf(to, "%V/%*s%Z", dir, p - (u_char *) name, name);
+
+            if (ngx_rename_file(path, to) == NGX_FILE_ERROR) {
+                return -1;
+            }
+
+            ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                          "oie: spool file \"%s\" claimed by process %P "
+                          "returned for replay", to, pid);
+            ngx_cpystrn(path, to, NGX_MAX_PATH);
+        }
+    }
+
+    if (ngx_file_info(path, &fi) == NGX_FILE_ERROR) {
+        return -1;
+    }
+
+    return ngx_file_size(&fi);
+}
+
+
+/*
+ * A worker's periodic look for what a process that is gone left, for when
+ * the master did not start a worker in its place (one killed while it was
+ * exiting after a reload, or one that could not be respawned).
+ */
+void
+ngx_http_oie_spool_adopt(ngx_log_t *log)
+{
+    DIR                       *d;
+    off_t                      added;
+    u_char                     path[NGX_MAX_PATH];
+    struct dirent             *de;
+    ngx_http_oie_main_conf_t  *omcf = ngx_http_oie_worker.omcf;
+
+    static ngx_msec_t                 last;
+    static ngx_http_oie_spool_look_t  look;
+
+    if (ngx_current_msec - last < OIE_SPOOL_ADOPT_MS) {
+        return;
+    }
+
+    last = ngx_current_msec;
+
+    ngx_sprintf(path, "%V%Z", &omcf->spool.dir);
+
+    d = opendir((char *) path);
+    if (d == NULL) {
+        return;
+    }
+
+    look.nnext = 0;
+    added = 0;
+
+    while ((de = readdir(d)) != NULL) {
+        (void) ngx_http_oie_spool_take_over(&omcf->spool.dir, de->d_name,
+                                            &look, &added, log);
+    }
+
+    closedir(d);
+
+    ngx_memcpy(look.prev, look.next, look.nnext * sizeof(ngx_pid_t));
+    look.nprev = look.nnext;
+
+    if (added) {
+        ngx_http_oie_count(spool_bytes, (ngx_atomic_int_t) added);
+    }
 }
 
 
@@ -208,28 +377,23 @@ ngx_http_oie_spool_reserve(size_t len, ngx_log_t *log)
 }
 
 
-ngx_int_t
-ngx_http_oie_spool_rows(ngx_http_oie_row_t *rows, ngx_uint_t n,
+/* rows as spool lines, "<table> <row JSON>\n" each */
+static u_char *
+ngx_http_oie_spool_lines(ngx_http_oie_row_t *rows, ngx_uint_t n, size_t *len,
     ngx_log_t *log)
 {
     u_char      *buf, *p;
-    size_t       len;
-    ngx_int_t    rc;
     ngx_uint_t   i;
 
-    len = 0;
+    *len = 0;
 
     for (i = 0; i < n; i++) {
-        len += ngx_http_oie_table_names[rows[i].table].len + 2 + rows[i].len;
+        *len += ngx_http_oie_table_names[rows[i].table].len + 2 + rows[i].len;
     }
 
-    if (ngx_http_oie_spool_reserve(len, log) != NGX_OK) {
-        return NGX_DECLINED;
-    }
-
-    buf = ngx_alloc(len, log);
+    buf = ngx_alloc(*len ? *len : 1, log);
     if (buf == NULL) {
-        return NGX_ERROR;
+        return NULL;
     }
 
     p = buf;
@@ -242,6 +406,34 @@ ngx_http_oie_spool_rows(ngx_http_oie_row_t *rows, ngx_uint_t n,
         *p++ = '\n';
     }
 
+    return buf;
+}
+
+
+ngx_int_t
+ngx_http_oie_spool_rows(ngx_http_oie_row_t *rows, ngx_uint_t n,
+    ngx_log_t *log)
+{
+    u_char     *buf;
+    size_t      len;
+    ngx_int_t   rc;
+    ngx_uint_t  i;
+
+    len = 0;
+
+    for (i = 0; i < n; i++) {
+        len += ngx_http_oie_table_names[rows[i].table].len + 2 + rows[i].len;
+    }
+
+    if (ngx_http_oie_spool_reserve(len, log) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    buf = ngx_http_oie_spool_lines(rows, n, &len, log);
+    if (buf == NULL) {
+        return NGX_ERROR;
+    }
+
     rc = ngx_http_oie_spool_write(buf, len, log);
 
     ngx_free(buf);
@@ -251,6 +443,93 @@ ngx_http_oie_spool_rows(ngx_http_oie_row_t *rows, ngx_uint_t n,
     }
 
     return rc;
+}
+
+
+/*
+ * The journal of an upload: its rows, written (not synced) before it is
+ * sent, in a file of this worker's that is taken over for replay if the
+ * worker dies; path is "" when there is none.
+ */
+ngx_int_t
+ngx_http_oie_spool_journal(ngx_http_oie_row_t *rows, ngx_uint_t n,
+    u_char *path, ngx_log_t *log)
+{
+    off_t                      off;
+    u_char                    *buf;
+    size_t                     len;
+    ngx_fd_t                   fd;
+    ngx_tm_t                   tm;
+    ngx_int_t                  rc;
+    ngx_time_t                *tp;
+    ngx_http_oie_main_conf_t  *omcf = ngx_http_oie_worker.omcf;
+
+    static ngx_time_t          last_log;
+
+    path[0] = '\0';
+
+    buf = ngx_http_oie_spool_lines(rows, n, &len, log);
+    if (buf == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_gmtime(ngx_time(), &tm);
+
+    ngx_sprintf(path, "%V/%4d%02d%02dT%02d%02d%02dZ-%P-%06ui.journal%Z",
+                &omcf->spool.dir, tm.ngx_tm_year, tm.ngx_tm_mon,
+                tm.ngx_tm_mday, tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec,
+                ngx_pid, ngx_http_oie_spool_seq++);
+
+    rc = NGX_ERROR;
+    off = 0;
+
+    fd = ngx_open_file(path, NGX_FILE_WRONLY, NGX_FILE_TRUNCATE,
+                       NGX_FILE_DEFAULT_ACCESS);
+
+    if (fd != NGX_INVALID_FILE) {
+        rc = ngx_http_oie_write_all(fd, buf, len, &off);
+        ngx_close_file(fd);
+
+        if (rc != NGX_OK) {
+            (void) ngx_delete_file(path);
+        }
+    }
+
+    ngx_free(buf);
+
+    if (rc != NGX_OK) {
+        tp = ngx_timeofday();
+
+        if (tp->sec != last_log.sec) {
+            last_log = *tp;
+            ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
+                          "oie: cannot write upload journal \"%s\": rows "
+                          "in flight would be lost if this worker died",
+                          path);
+        }
+
+        path[0] = '\0';
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* the upload is over: its rows are stored, dead-lettered or spooled */
+void
+ngx_http_oie_spool_journal_done(u_char *path, ngx_log_t *log)
+{
+    if (path[0] == '\0') {
+        return;
+    }
+
+    if (ngx_delete_file(path) == NGX_FILE_ERROR && ngx_errno != NGX_ENOENT) {
+        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
+                      "oie: cannot delete upload journal \"%s\"", path);
+    }
+
+    path[0] = '\0';
 }
 
 
@@ -516,44 +795,4 @@ free:
         ngx_free(f->data);
         f->data = NULL;
     }
-}
-
-
-void
-ngx_http_oie_dead_letter(ngx_uint_t table, u_char *row, size_t len,
-    u_char *error, size_t error_len, ngx_log_t *log)
-{
-    u_char                    *buf, *p, path[NGX_MAX_PATH];
-    size_t                     n;
-    ngx_fd_t                   fd;
-    ngx_http_oie_main_conf_t  *omcf = ngx_http_oie_worker.omcf;
-
-    n = sizeof("{\"table\":\"\",\"error\":,\"row\":}\n") + 32 + error_len
-        + len;
-
-    buf = ngx_alloc(n, log);
-    if (buf == NULL) {
-        return;
-    }
-
-    p = ngx_sprintf(buf, "{\"table\":\"%V\",\"error\":%*s,\"row\":%*s}\n",
-                    &ngx_http_oie_table_names[table], error_len, error, len,
-                    row);
-
-    ngx_sprintf(path, "%V/dead-letter/%V.ndjson%Z", &omcf->spool.dir,
-                &ngx_http_oie_table_names[table]);
-
-    fd = ngx_open_file(path, NGX_FILE_APPEND, NGX_FILE_CREATE_OR_OPEN,
-                       NGX_FILE_DEFAULT_ACCESS);
-
-    if (fd == NGX_INVALID_FILE || ngx_write_fd(fd, buf, p - buf) != p - buf) {
-        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
-                      "oie: cannot write dead-letter file \"%s\"", path);
-    }
-
-    if (fd != NGX_INVALID_FILE) {
-        ngx_close_file(fd);
-    }
-
-    ngx_free(buf);
 }

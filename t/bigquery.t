@@ -24,14 +24,17 @@ sub bq_nginx {
     my $spool = $o{spool} // ("$spool_root/" . $n_spool++);
     my $key = $o{key} // $bq->key_file;
     my $extra = $o{sink_extra} // '';
-    return OIE::Nginx->new(workers => $o{workers} // 1, http => <<"H");
+    my $timeout = $o{timeout} // '2s';
+    my $ng = OIE::Nginx->new(workers => $o{workers} // 1, http => <<"H");
         oie_zone oie 4m;
         oie_sink bigquery project=oie-test dataset=outbound_sales
                  credentials=$key endpoint=@{[ $bq->url ]}/bigquery/v2
-                 timeout=2s $extra;
+                 timeout=$timeout $extra;
         oie_spool $spool max_size=64m;
         oie_batch rows=50 interval=20ms;
 H
+    $ng->{oie_spool} = $spool;
+    return $ng;
 }
 
 sub send_events {
@@ -82,6 +85,7 @@ subtest 'happy path: rows stored field by field, insertId = event_id' => sub {
     is($st->{sink}{rows_accepted}, 2, 'status: rows accepted by BigQuery');
     ok($st->{sink}{token_refreshes} >= 1, 'status: a token was fetched');
     is($st->{sink}{last_error}, undef, 'status: no error');
+    is(scalar(() = glob "$ng->{oie_spool}/*.journal"), 0, 'no upload journal left');
     $ng->quit;
 };
 
@@ -219,6 +223,75 @@ subtest 'kill -9 while spooled: restart replays' => sub {
     $bq->clear_faults;
     $ng->start;
     stored_once('kill', 50, 'after kill -9 and restart');
+    $ng->quit;
+};
+
+subtest 'kill -9 of a worker with uploads in flight: its journal is replayed' => sub {
+    $bq->reset;
+    my $spool = "$spool_root/journal-kill";
+    # uploads that hang longer than the test: the rows stay in flight
+    my $ng = bq_nginx(spool => $spool, timeout => '120s')->start;
+    my $master = $ng->pid;
+    my $worker = $bq->wait_for(sub { ($ng->worker_pids)[0] }, 10);
+    $bq->fault(action => 'stall', count => 100000);
+    is(send_events($ng, 'jk', 20), 20, 'accepted');
+    # the rows left the ring for an upload that hangs: they are in the
+    # worker's journal, one "<table> <row>" line each
+    my @lines;
+    $bq->wait_for(sub {
+        @lines = map { open my $fh, '<', $_ or (); <$fh> } glob "$spool/*-$worker-*.journal";
+        @lines >= 20;
+    }, 20);
+    is(scalar(grep { /^events \{"event_id":"[^"]+".*"visitor_id":"jk-\d+"/ } @lines), 20,
+       'the 20 rows in flight are in the journal');
+    my $st = $ng->status;
+    is($st->{ring}{events}, 0, 'and no longer in the ring');
+    is($st->{spool}{rows_spooled}, 0, 'nor in the spool');
+    # (the uploads already sent stay held: the fault is taken on arrival)
+    $bq->clear_faults;
+    kill 'KILL', $worker;
+    my $new = $bq->wait_for(sub { my ($w) = $ng->worker_pids; $w && $w != $worker ? $w : undef }, 20);
+    ok($new, 'the master started a worker in its place');
+    is($ng->pid, $master, 'the same master');
+    stored_once('jk', 20, 'after the worker was killed');
+    like($ng->error_log, qr/upload journal of process $worker returned for replay/,
+         'the new worker took over the journal');
+    $bq->wait_for(sub { !glob("$spool/*.journal") && !glob("$spool/*.spool*") }, 10);
+    is(scalar(() = glob "$spool/*.journal"), 0, 'no journal left');
+    is(scalar(() = glob "$spool/*.spool*"), 0, 'and no spool file');
+    $ng->quit;
+};
+
+subtest 'a running worker takes over the journal of a process that is gone' => sub {
+    # a worker killed while it exits after a reload is not respawned: the
+    # workers that run find its journal in their periodic look
+    $bq->reset;
+    my $spool = "$spool_root/journal-adopt";
+    my $ng = bq_nginx(spool => $spool, workers => 2)->start;
+    send_events($ng, 'ja-warm', 1);
+    stored_once('ja-warm', 1, 'warm-up');
+    my $dead = fork // die "fork: $!";
+    if (!$dead) { require POSIX; POSIX::_exit(0) }
+    waitpid $dead, 0;
+    my @rows = map {
+        sprintf 'events {"event_id":"ja-%s-%d","event_type":"pageview",'
+              . '"event_time":"2024-11-24T00:00:00.000Z","received_at":"2024-11-24T00:00:01.000Z",'
+              . '"session_id":"s","visitor_id":"ja-%d","url":"https://e.example/"}' . "\n",
+              $dead, $_, $_
+    } 1 .. 7;
+    my $journal = "$spool/20240101T000000Z-$dead-000001.journal";
+    open my $fh, '>', $journal or die "$journal: $!";
+    # the last line was being written when the process died
+    print $fh @rows, 'events {"event_id":"ja-cut","visitor_';
+    close $fh;
+    ok(!$ng->status->{spool}{files}, 'a journal is not counted as a spool file');
+    stored_once('ja', 7, 'the journal of a process that is gone');
+    ok(!-e $journal, 'the journal is gone');
+    like($ng->error_log, qr/upload journal of process $dead returned for replay/, 'logged');
+    ok(!grep({ ($_->{json}{event_id} // '') eq 'ja-cut' } @{ $bq->rows('events') }),
+       'its cut last line is not sent');
+    my $st = $bq->wait_for(sub { my $x = $ng->status; $x->{spool}{files} == 0 ? $x : undef }, 10);
+    ok($st && $st->{spool}{rows_replayed} >= 7, 'replayed from the spool');
     $ng->quit;
 };
 

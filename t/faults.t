@@ -163,19 +163,21 @@ sub under_load {
     return \%status;
 }
 
-# what the stand-in stored for these ids: { id => times }
+# what the stand-in stored for these ids: { id => times }, and in list
+# context also { insertId => times } of those rows (rows without one count
+# under "")
 sub stored {
     my ($prefix) = @_;
-    my %seen;
-    for my $r (@{ $bq->rows('events') }) {
-        my $id = $r->{json}{visitor_id} // next;
-        $seen{$id}++ if index($id, $prefix) == 0;
+    my (%seen, %by_insert_id);
+    for my $t (['events', 'visitor_id'], ['email_clicks', 'user_agent']) {
+        for my $r (@{ $bq->rows($t->[0]) }) {
+            my $id = $r->{json}{ $t->[1] } // next;
+            next unless index($id, $prefix) == 0;
+            $seen{$id}++;
+            $by_insert_id{ $r->{insertId} // '' }++;
+        }
     }
-    for my $r (@{ $bq->rows('email_clicks') }) {
-        my $id = $r->{json}{user_agent} // next;
-        $seen{$id}++ if index($id, $prefix) == 0;
-    }
-    return \%seen;
+    return wantarray ? (\%seen, \%by_insert_id) : \%seen;
 }
 
 # waits until every accepted id is stored (bounded), then judges
@@ -195,6 +197,8 @@ sub judge {
         sleep 0.25;
         $dropped = $o{dropped}->() if $o{dropped};
     }
+    my $by_insert_id;
+    ($seen, $by_insert_id) = stored($prefix);
     my $delivered = grep { $seen->{$_} } @accepted;
     my $twice = grep { $_ > 1 } values %$seen;
     my $strays = grep { !exists $status->{$_} || ($status->{$_} != 204 && $status->{$_} != 302) }
@@ -208,6 +212,13 @@ sub judge {
        "$name: unanswered requests: " . scalar(@unanswered)
        . ' (at most ' . ($o{unanswered} // 0) . ')');
     is($twice, 0, "$name: nothing stored twice");
+    # resent rows (a retry, a replayed journal) are dropped by their
+    # insertId, which every row has
+    ok(!exists $by_insert_id->{''}, "$name: every stored row has an insertId");
+    is(scalar(grep { $_ > 1 } values %$by_insert_id), 0,
+       "$name: stored exactly once by insertId");
+    note("$name: copies dropped by insertId so far: "
+         . ($bq->stats->{duplicatesSkipped} // '?'));
     is($lost, $dropped, "$name: lost ($lost) = counted as dropped ($dropped)");
     is($strays, 0, "$name: nothing stored that was not accepted (with 204/302)")
         unless $o{strays_ok};
@@ -314,18 +325,20 @@ fault 'a worker killed with SIGKILL during load' => sub {
         kill 'KILL', $w;
         sleep 1;
     });
-    local $TODO = 'rows a killed worker had popped for an upload in flight are '
-                . 'lost (reported to the lead)';
     judge($ng, 'worker SIGKILL', 'KW', $st, dropped => dropped_of($ng), unanswered => 4,
-          wait => 20);
+          wait => 60);
     $ng->quit;
 };
 
 fault 'a worker killed with SIGKILL while its uploads hang' => sub {
     # deterministic form of the case above: BigQuery holds every upload,
-    # so the batches the worker popped are in its memory when it dies
+    # so the batches the worker popped are in its memory (and journal)
+    # when it dies; the master, still the same, starts workers in place of
+    # the killed ones, and they replay the journals
     $bq->reset;
-    my $ng = nginx(zone => '8m', spool_max => '64m')->start;
+    my $spool = "$tmp/spool-ku";
+    my $ng = nginx(zone => '8m', spool_max => '64m', spool => $spool)->start;
+    my $master = $ng->pid;
     sleep 0.3;
     $bq->fault(action => 'stall', count => 1_000_000);
     my $st = under_load($ng, 'KU', [['KUa', 100, 'event']], sub { }, run_out => 1);
@@ -333,12 +346,24 @@ fault 'a worker killed with SIGKILL while its uploads hang' => sub {
         last if ((status_of($ng) // {})->{ring}{events} // 1) == 0;
         sleep 0.05;
     }
-    kill 'KILL', $_ for $ng->worker_pids;
+    my @journals = glob "$spool/*.journal";
+    ok(@journals > 0, scalar(@journals) . ' upload journals while the uploads hang');
+    my @killed = $ng->worker_pids;
+    kill 'KILL', $_ for @killed;
     sleep 0.5;
     $bq->clear_faults;
-    local $TODO = 'rows a killed worker had popped for an upload in flight are '
-                . 'lost (reported to the lead)';
-    judge($ng, 'SIGKILL, uploads in flight', 'KU', $st, dropped => dropped_of($ng), wait => 2);
+    judge($ng, 'SIGKILL, uploads in flight', 'KU', $st, dropped => dropped_of($ng), wait => 60);
+    is($ng->pid, $master, 'the same master (workers respawned, not restarted)');
+    my $log = $ng->error_log;
+    my %returned = map { $_ => 1 } $log =~ /upload journal of process (\d+) returned for replay/g;
+    ok((grep { $returned{$_} } @killed), 'the killed workers\' journals were returned for replay')
+        or diag join "\n", grep { /oie:/ } split /\n/, $log;
+    my $s = status_of($ng) // {};
+    ok(($s->{spool}{rows_replayed} // 0) > 0, "rows replayed ($s->{spool}{rows_replayed})");
+    $bq->wait_for(sub { !glob("$spool/*.journal") && !glob("$spool/*.spool*") }, 20);
+    is(scalar(() = glob "$spool/*.journal"), 0, 'no journal left once all is stored');
+    $s = $bq->wait_for(sub { my $x = status_of($ng); $x && $x->{spool}{bytes} == 0 ? $x : undef }, 20);
+    ok($s, 'spool bytes back to 0');
     $ng->quit;
 };
 
