@@ -59,6 +59,16 @@ ngx_int_t ngx_http_oie_spool_journal(ngx_http_oie_row_t *rows, ngx_uint_t n,
     u_char *path, ngx_log_t *log);
 void ngx_http_oie_spool_journal_done(u_char *path, ngx_log_t *log);
 
+/* what the spool holds on disk (ngx_http_oie_spool_usage.c) */
+typedef struct {
+    ngx_uint_t                  files;
+    off_t                       bytes;
+    time_t                      oldest;       /* mtime, 0: none */
+} ngx_http_oie_spool_usage_t;
+
+ngx_int_t ngx_http_oie_spool_usage(ngx_http_oie_spool_usage_t *u);
+ngx_atomic_uint_t ngx_http_oie_spool_recount(ngx_log_t *log);
+
 /* replay: claim the oldest spool file and read its rows */
 typedef struct {
     u_char                      path[NGX_MAX_PATH];

@@ -360,7 +360,10 @@ ngx_http_oie_spool_reserve(size_t len, ngx_log_t *log)
 
     now = ngx_http_oie_worker.sh->counters.spool_bytes;
 
-    if (now + len <= (ngx_atomic_uint_t) omcf->spool.max_size) {
+    if (now + len <= (ngx_atomic_uint_t) omcf->spool.max_size
+        || (now = ngx_http_oie_spool_recount(log)) + len
+           <= (ngx_atomic_uint_t) omcf->spool.max_size)
+    {
         return NGX_OK;
     }
 

@@ -4,10 +4,8 @@
  * answers for all of them.
  */
 
-#include "ngx_http_oie_module.h"
+#include "ngx_http_oie_bigquery.h"
 #include "oie_json.h"
-
-#include <dirent.h>
 
 
 #define OIE_STATUS_MAX  8192
@@ -31,57 +29,15 @@ typedef struct {
 } ngx_http_oie_snapshot_t;
 
 
-/* the spool as it is on disk (an admin endpoint may read a directory) */
 static void
-ngx_http_oie_spool_scan(ngx_http_oie_snapshot_t *s)
+ngx_http_oie_snapshot(ngx_http_oie_snapshot_t *s)
 {
-    DIR                       *d;
-    u_char                     path[NGX_MAX_PATH];
-    struct dirent             *de;
-    ngx_file_info_t            fi;
-    ngx_http_oie_main_conf_t  *omcf = ngx_http_oie_worker.omcf;
+    ngx_http_oie_worker_t       *w = &ngx_http_oie_worker;
+    ngx_http_oie_spool_usage_t   u;
 
     s->spool_files = 0;
     s->spool_bytes = 0;
     s->spool_oldest = 0;
-
-    ngx_sprintf(path, "%V%Z", &omcf->spool.dir);
-
-    d = opendir((char *) path);
-    if (d == NULL) {
-        return;
-    }
-
-    while ((de = readdir(d)) != NULL) {
-        if (ngx_strstr(de->d_name, ".spool") == NULL
-            || omcf->spool.dir.len + ngx_strlen(de->d_name) + 2
-               > NGX_MAX_PATH)
-        {
-            continue;
-        }
-
-        ngx_sprintf(path, "%V/%s%Z", &omcf->spool.dir, de->d_name);
-
-        if (ngx_file_info(path, &fi) == NGX_FILE_ERROR) {
-            continue;
-        }
-
-        s->spool_files++;
-        s->spool_bytes += ngx_file_size(&fi);
-
-        if (s->spool_oldest == 0 || ngx_file_mtime(&fi) < s->spool_oldest) {
-            s->spool_oldest = ngx_file_mtime(&fi);
-        }
-    }
-
-    closedir(d);
-}
-
-
-static void
-ngx_http_oie_snapshot(ngx_http_oie_snapshot_t *s)
-{
-    ngx_http_oie_worker_t  *w = &ngx_http_oie_worker;
 
     ngx_shmtx_lock(&w->shpool->mutex);
     /* under the lock: last_error is written under it too */
@@ -95,7 +51,13 @@ ngx_http_oie_snapshot(ngx_http_oie_snapshot_t *s)
     s->uptime = ngx_current_msec - w->sh->started;
 
     if (w->omcf->sink == OIE_SINK_BIGQUERY) {
-        ngx_http_oie_spool_scan(s);
+        /* the spool as it is on disk (an admin endpoint may read a
+         * directory) */
+        if (ngx_http_oie_spool_usage(&u) == NGX_OK) {
+            s->spool_files = u.files;
+            s->spool_bytes = u.bytes;
+            s->spool_oldest = u.oldest;
+        }
     }
 }
 

@@ -191,6 +191,53 @@ H
     is(scalar @{ $bq->rows('events') }, 40, 'still 40 rows');
 };
 
+subtest 'a spool emptied from outside (replayed elsewhere): nginx takes rows again' => sub {
+    $bq->reset;
+    my $spool = tmpdir();
+    my $moved = tmpdir();
+    my $ng = OIE::Nginx->new(workers => 1, http => <<"H");
+        oie_zone oie 4m;
+        oie_sink bigquery project=@{[ $bq->project ]} dataset=@{[ $bq->dataset ]}
+                 credentials=@{[ $bq->key_file ]}
+                 endpoint=@{[ $bq->url ]}/bigquery/v2 timeout=2s;
+        oie_spool $spool max_size=1m;
+        oie_batch rows=10 interval=20ms;
+H
+    $ng->start;
+    $bq->fault(status => 503, count => 1_000_000);
+    my $post = sub {
+        my ($tag, $n) = @_;
+        for my $k (1 .. $n) {
+            $ng->request('POST', '/t',
+                headers => { 'Content-Type' => 'application/json' },
+                body => body(map { event(visitorId => "$tag-$k-$_",
+                                         timestamp => 1732406400000 + $_) }
+                             1 .. 100));
+        }
+    };
+    # more than 1 MB of rows: the spool fills, the rest is dropped
+    $post->('full', 40);
+    ok($bq->wait_for(sub { ($ng->status->{dropped} // 0) > 0 }, 60),
+       'the spool filled: rows dropped (' . ($ng->status->{dropped} // 0) . ')');
+    # an operator takes the ready files away to replay them elsewhere
+    ok($bq->wait_for(sub { grep { /\.spool$/ } @{ names($spool) } }, 30),
+       'ready spool files');
+    rename("$spool/$_", "$moved/$_") for grep { /\.spool$/ } @{ names($spool) };
+    my $dropped = $ng->status->{dropped};
+    my $spooled = $ng->status->{spool}{rows_spooled};
+    sleep 1.1;      # the counter is counted again at most once a second
+    $post->('after', 1);
+    ok($bq->wait_for(sub { $ng->status->{spool}{rows_spooled} >= $spooled + 100 }, 30),
+       'new rows go to the spool again');
+    is($ng->status->{dropped}, $dropped, 'none dropped');
+    like($ng->error_log, qr/the spool holds \d+ bytes, not \d+: files went without the module/,
+         'the recount is logged');
+    $bq->clear_faults;
+    my ($rc, $out, $err) = oie('spool', 'replay', $moved, @BQ);
+    is($rc, 0, 'the moved files replay elsewhere') or diag($err);
+    $ng->quit;
+};
+
 # --- who holds a file -------------------------------------------------------
 
 subtest 'claims: live ones and .part files left alone, dead claims taken' => sub {
