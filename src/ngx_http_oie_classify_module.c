@@ -561,6 +561,9 @@ ngx_http_oie_classify_request(ngx_http_request_t *r, ngx_uint_t kind,
 
     ngx_http_oie_classify_headers(r, &t->in);
 
+    /* matched once: the events of the request share the user agent */
+    oie_classify_memo_ua(&t->in);
+
     /* the full address: oie_ip_anonymize applies only to what is stored */
     t->in.net = oie_cidr_lookup_sockaddr(cmcf->nets, r->connection->sockaddr);
 

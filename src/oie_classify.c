@@ -389,8 +389,14 @@ oie_classify(const oie_classify_conf_t *conf, const oie_classify_in_t *in,
                                                    : OIE_CLASS_BOT, 1);
 
     } else {
-        rule = oie_ua_match(in->user_agent.data, in->user_agent.len,
-                            &browser);
+        if (in->ua_memo) {
+            rule = in->ua_rule;
+            browser = in->ua_browser;
+
+        } else {
+            rule = oie_ua_match(in->user_agent.data, in->user_agent.len,
+                                &browser);
+        }
 
         if (rule >= 0) {
             oie_classify_add(&acc, oie_ua_rules[rule].reason,
@@ -508,6 +514,23 @@ oie_classify_ua(const char *ua, size_t len, unsigned *cls)
     }
 
     return oie_ua_rules[rule].reason;
+}
+
+
+void
+oie_classify_memo_ua(oie_classify_in_t *in)
+{
+    in->ua_memo = 0;
+
+    if (in->user_agent.data == NULL) {
+        return;
+    }
+
+    oie_classify_init();
+
+    in->ua_rule = oie_ua_match(in->user_agent.data, in->user_agent.len,
+                               &in->ua_browser);
+    in->ua_memo = 1;
 }
 
 

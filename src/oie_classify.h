@@ -124,6 +124,10 @@ typedef struct {
     unsigned                  hits;             /* in the window; 0: ? */
     unsigned                  campaign_hits;    /* 0: unknown */
     unsigned                  webdriver;        /* 1: the pixel said so */
+    /* the user agent's match, kept by oie_classify_memo_ua() */
+    int                       ua_rule;          /* -1: no rule */
+    unsigned                  ua_browser;
+    unsigned                  ua_memo;          /* 1: the two above hold */
 } oie_classify_in_t;
 
 
@@ -151,6 +155,14 @@ void oie_classify_init(void);
  */
 int oie_classify(const oie_classify_conf_t *conf,
     const oie_classify_in_t *in, oie_classify_out_t *out);
+
+/*
+ * Matches in->user_agent once and keeps the result in in, so that
+ * oie_classify() of several events of one request (the same user agent)
+ * does not match it again.  Any later change of in->user_agent must clear
+ * in->ua_memo.
+ */
+void oie_classify_memo_ua(oie_classify_in_t *in);
 
 /* "human", "unknown", "prefetch", "bot", "scanner"; NULL if none */
 const char *oie_class_name(unsigned cls);

@@ -101,6 +101,8 @@ is(const oie_classify_in_t *in, const char *cls, const char *json)
 {
     int                  rc;
     char                 buf[OIE_CLASSIFY_JSON_MAX];
+    char                 mbuf[OIE_CLASSIFY_JSON_MAX];
+    oie_classify_in_t    memo;
     oie_classify_out_t   out;
 
     rc = oie_classify(&conf, in, &out);
@@ -119,6 +121,20 @@ is(const oie_classify_in_t *in, const char *cls, const char *json)
     {
         printf("# got %s %s\n# expected %s %s\n", oie_class_name(out.cls),
                buf, cls, json);
+        return 0;
+    }
+
+    /* the same with the user agent matched beforehand (once a request) */
+    memo = *in;
+    oie_classify_memo_ua(&memo);
+
+    if (oie_classify(&conf, &memo, &out) != 0
+        || oie_classify_reasons_json(&out, mbuf, sizeof(mbuf)) < 0
+        || strcmp(oie_class_name(out.cls), cls) != 0
+        || strcmp(mbuf, json) != 0)
+    {
+        printf("# with the user agent memo: got %s %s\n",
+               oie_class_name(out.cls), mbuf);
         return 0;
     }
 
