@@ -806,8 +806,8 @@ part 'a broken BigQuery and token endpoint' => sub {
         or diag "lost: @lost\n" . $tk->{ng}->error_log;
     my $st = $tk->{ng}->status // {};
     ok($st->{sink}{token_errors} >= 7, "bad token answers counted ($st->{sink}{token_errors})");
-    # (a token for 2^63-1 seconds overflows lifetime * 1000 in the module:
-    # make test SAN=1 reports it; reported to the lead)
+    # (a token for 2^63-1 seconds is clamped to a day: make test SAN=1
+    # would report the overflow it once caused)
 
     @lost = grep { !$in->{stored}{"insert-$_"} && !$in->{dead}{"insert-$_"} } 1 .. 50;
     is(scalar @lost, 0, 'bad insertAll answers: every event is stored or a dead letter: '
