@@ -336,8 +336,10 @@ oie_read_string(oie_reader_t *r, oie_jval_t *v)
 static int
 oie_read_number(oie_reader_t *r, oie_jval_t *v)
 {
+    int                   neg;
     char                  buf[64];
-    const unsigned char  *p, *start;
+    int64_t               n;
+    const unsigned char  *p, *q, *start;
 
     p = start = r->p;
     v->is_int = 1;
@@ -395,7 +397,19 @@ oie_read_number(oie_reader_t *r, oie_jval_t *v)
     v->raw = start;
     v->len = p - start;
 
-    if (v->len < sizeof(buf)) {
+    if (v->is_int && v->len <= 15) {
+        /* exact in a double: no strtod for timestamps and counts */
+        q = start;
+        neg = (*q == '-');
+        q += neg;
+
+        for (n = 0; q < p; q++) {
+            n = n * 10 + (*q - '0');
+        }
+
+        v->num = neg ? -(double) n : (double) n;
+
+    } else if (v->len < sizeof(buf)) {
         memcpy(buf, start, v->len);
         buf[v->len] = '\0';
         v->num = strtod(buf, NULL);
@@ -561,16 +575,19 @@ oie_read_value(oie_reader_t *r, oie_jval_t *v)
 static int
 oie_key_is(const oie_jval_t *key, const char *name)
 {
+    size_t         len;
     unsigned char  buf[32];
     long           n;
 
+    len = strlen(name);
+
     if (!key->escaped) {
-        return key->len == strlen(name) && memcmp(key->raw, name, key->len) == 0;
+        return key->len == len && memcmp(key->raw, name, len) == 0;
     }
 
     n = oie_event_string(key, buf, sizeof(buf));
 
-    return n >= 0 && (size_t) n == strlen(name) && memcmp(buf, name, n) == 0;
+    return n >= 0 && (size_t) n == len && memcmp(buf, name, len) == 0;
 }
 
 
@@ -617,8 +634,12 @@ oie_read_event(oie_reader_t *r, oie_wire_event_t *ev)
         r->p++;
         oie_skip_ws(r);
 
+        /* an unescaped key that starts otherwise is not worth a compare */
         for (i = 0; i < OIE_F_N; i++) {
-            if (oie_key_is(&key, oie_fields[i].wire)) {
+            if ((key.escaped
+                 || (key.len && key.raw[0] == oie_fields[i].wire[0]))
+                && oie_key_is(&key, oie_fields[i].wire))
+            {
                 break;
             }
         }
