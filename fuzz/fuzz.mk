@@ -20,8 +20,9 @@ ifeq ($(wildcard src/oie_event.c),)
 FUZZ_SRCS      := $(filter-out fuzz/fuzz_event.c,$(FUZZ_SRCS))
 endif
 FUZZ_BINS      := $(patsubst fuzz/%.c,$(FUZZ_DIR)/%,$(FUZZ_SRCS))
+# the pure C files, and those of the CLI (what a spool line holds)
 FUZZ_LIB_OBJS  := $(patsubst src/%.c,$(FUZZ_DIR)/obj/%.o,\
-                    $(wildcard src/oie_*.c))
+                    $(wildcard src/oie_*.c) src/cli/oie_spoolline.c)
 
 .PHONY: fuzz fuzz-build fuzz-smoke soak
 
@@ -37,12 +38,12 @@ fuzz-smoke:
 soak: $(MODULE)
 	@scripts/soak.sh
 
-$(FUZZ_DIR)/obj/%.o: src/%.c $(wildcard src/oie_*.h)
+$(FUZZ_DIR)/obj/%.o: src/%.c $(wildcard src/oie_*.h src/cli/oie_*.h)
 	@mkdir -p $(dir $@)
 	@$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -Isrc -c -o $@ $<
 
 $(FUZZ_DIR)/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz_util.h $(FUZZ_LIB_OBJS)
 	@mkdir -p $(dir $@)
-	@$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -Isrc -Ifuzz -o $@ $< \
+	@$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -Isrc -Isrc/cli -Ifuzz -o $@ $< \
 	    $(FUZZ_LIB_OBJS) $(FUZZ_LIBS)
 	@echo "built $@"

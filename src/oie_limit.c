@@ -228,20 +228,21 @@ static int64_t
 oie_limit_excess(const oie_limit_slot_t *s, const oie_limit_conf_t *conf,
     int64_t now_ms)
 {
-    int64_t  elapsed;
+    uint64_t  elapsed;
 
     if (now_ms <= s->last_ms || s->excess <= 0) {
         return s->excess > 0 ? s->excess : 0;
     }
 
-    elapsed = now_ms - s->last_ms;
+    /* in unsigned: now_ms - last_ms may not fit an int64_t */
+    elapsed = (uint64_t) now_ms - (uint64_t) s->last_ms;
 
     /* drained whole: also keeps rate * elapsed from overflowing */
-    if ((uint64_t) elapsed >= (uint64_t) s->excess * 1000 / conf->rate + 1) {
+    if (elapsed >= (uint64_t) s->excess * 1000 / conf->rate + 1) {
         return 0;
     }
 
-    return s->excess - (int64_t) (conf->rate * (uint64_t) elapsed / 1000);
+    return s->excess - (int64_t) (conf->rate * elapsed / 1000);
 }
 
 

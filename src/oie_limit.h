@@ -29,6 +29,7 @@
 
 typedef struct oie_limit_s  oie_limit_t;
 
+/* rate 0 is off; rate at most 10^9 and burst at most 10^6 (the directive's) */
 typedef struct {
     uint64_t                  rate;        /* thousandths of a miss a second */
     uint64_t                  burst;       /* misses */

@@ -144,13 +144,10 @@ oie_rrow_t *
 oie_replay_parse_dead(oie_replay_t *r, oie_spool_entry_t *e,
     oie_file_t *file, size_t *n)
 {
-    int            t;
-    char          *p, *end, *nl, what[OIE_SPOOL_ERR_LEN];
-    json_t        *root, *json;
-    size_t         lineno, nalloc, column;
-    oie_rrow_t    *rows, *row;
-    const char    *name;
-    json_error_t   jerr;
+    char              *p, *end, *nl;
+    size_t             lineno, nalloc;
+    oie_rrow_t        *rows, *row;
+    oie_spool_dead_t   d;
 
     rows = NULL;
     *n = 0;
@@ -175,28 +172,9 @@ oie_replay_parse_dead(oie_replay_t *r, oie_spool_entry_t *e,
         row->lineno = lineno;
         row->table = -1;
 
-        root = json_loadb(p, nl - p, 0, &jerr);
-        name = json_string_value(json_object_get(root, "table"));
-        t = name ? oie_spool_table(name, strlen(name)) : -1;
-        json = json_object_get(root, "row");
-        column = 1;
-
-        if (root == NULL) {
-            snprintf(what, sizeof(what), "not JSON: %s", jerr.text);
-            column = jerr.column > 0 ? (size_t) jerr.column : 1;
-
-        } else if (json_is_string(json)) {
-            snprintf(what, sizeof(what), "the row is a malformed spool line "
-                     "kept as text: replace it with the row's JSON object");
-
-        } else if (!json_is_object(json) || t < 0) {
-            snprintf(what, sizeof(what), "not a dead letter "
-                     "({\"table\":\"events\"|\"email_clicks\",\"error\":..,"
-                     "\"row\":{..}})");
-
-        } else {
-            row->table = t;
-            row->row_buf = json_dumps(json, JSON_COMPACT);
+        if (oie_spool_dead_line(p, nl - p, &d) == 0) {
+            row->table = d.table;
+            row->row_buf = json_dumps(d.row, JSON_COMPACT);
 
             if (row->row_buf == NULL) {
                 oie_error("out of memory");
@@ -205,17 +183,17 @@ oie_replay_parse_dead(oie_replay_t *r, oie_spool_entry_t *e,
 
             row->row = row->row_buf;
             row->row_len = strlen(row->row_buf);
-            oie_replay_insert_id(row, json);
-            r->rows[t]++;
-            json_decref(root);
+            oie_replay_insert_id(row, d.row);
+            r->rows[d.table]++;
+            json_decref(d.root);
             continue;
         }
 
-        json_decref(root);
+        json_decref(d.root);
 
         row->state = OIE_ROW_KEPT;
         r->malformed++;
-        oie_replay_report(r, e->path, lineno, column, what, "kept");
+        oie_replay_report(r, e->path, lineno, d.column, d.err, "kept");
     }
 
     return rows;

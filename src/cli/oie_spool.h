@@ -58,6 +58,17 @@ typedef struct {
 } oie_spool_line_t;
 
 
+/* One line of a dead-letter file, checked. */
+typedef struct {
+    int              table;     /* -1: not known */
+    json_t          *root;      /* the line parsed, or NULL (caller
+                                   json_decref()s) */
+    json_t          *row;       /* its row object (in root), or NULL */
+    size_t           column;    /* of the fault, from 1 */
+    char             err[OIE_SPOOL_ERR_LEN];
+} oie_spool_dead_t;
+
+
 extern const char  *oie_spool_tables[OIE_TABLES];
 
 
@@ -75,8 +86,17 @@ void oie_spool_list_free(oie_spool_list_t *list);
 /* "ready", "writing (pid N)", "claimed (pid N, gone)", ... */
 void oie_spool_state(const oie_spool_entry_t *e, char *buf, size_t size);
 
-/* parses "<table> <row JSON>"; 0, or -1 with err and column set */
+/*
+ * parses "<table> <row JSON>"; 0, or -1 with err and column set
+ * (src/cli/oie_spoolline.c: these are pure, over jansson)
+ */
 int oie_spool_line(const char *text, size_t len, oie_spool_line_t *l);
+
+/*
+ * parses {"table":"events"|"email_clicks","error":..,"row":{..}}; 0, or -1
+ * with err and column set (d->root is set whenever the line is JSON)
+ */
+int oie_spool_dead_line(const char *text, size_t len, oie_spool_dead_t *d);
 
 /* the row's event_id (the insertId), or NULL */
 const char *oie_spool_event_id(json_t *row);

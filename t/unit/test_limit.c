@@ -4,6 +4,7 @@
  * a full bucket, a clock stepping back, attach after a "reload".
  */
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,6 +123,12 @@ test_clock_and_zero(void)
     ok(oie_limit_wait(lt, &conf, "z", 1, 12000) == 0,
        "and time going on again drains");
 
+    /* the clock from the one end of int64 to the other (fuzz/regress/limit) */
+    w = oie_limit_miss(lt, &conf, "ends", 4, INT64_MIN + 3, &crossed);
+    ok(w == 1000 && crossed, "a miss at the far past");
+    ok(oie_limit_wait(lt, &conf, "ends", 4, INT64_MAX) == 0,
+       "drained whole at the far future (no overflow)");
+
     conf.rate = 0;
     ok(oie_limit_miss(lt, &conf, "z", 1, 1, &crossed) == 0 && !crossed,
        "rate 0: off");
@@ -199,7 +206,7 @@ test_full_and_attach(void)
 int
 main(void)
 {
-    plan(36);
+    plan(38);
 
     test_burst_and_rate();
     test_clock_and_zero();
