@@ -744,18 +744,13 @@ oie_timing_init(void *mem, size_t size, int64_t window_ms, int64_t idle_ms,
 
     bucket = OIE_TIMING_WAYS * sizeof(oie_timing_slot_t);
 
+    nb = oie_hash_buckets(size, sizeof(oie_timing_t), bucket,
+                          OIE_TIMING_MAX_SLOTS / OIE_TIMING_WAYS);
+
     if (mem == NULL || ((uintptr_t) mem & 7) || window_ms <= 0
-        || idle_ms <= 0 || size < sizeof(oie_timing_t) + bucket)
+        || idle_ms <= 0 || nb == 0)
     {
         return NULL;
-    }
-
-    for (nb = 1;
-         nb < OIE_TIMING_MAX_SLOTS / OIE_TIMING_WAYS
-         && sizeof(oie_timing_t) + (size_t) nb * 2 * bucket <= size;
-         nb *= 2)
-    {
-        /* void */
     }
 
     tm = mem;

@@ -37,4 +37,27 @@ oie_hash_seeded(uint64_t seed, const void *key, size_t len)
 }
 
 
+/*
+ * How many buckets of bucket bytes a table of size bytes holds after its
+ * header: the largest power of 2, at most max; 0 when not even one fits.
+ */
+static inline uint32_t
+oie_hash_buckets(size_t size, size_t header, size_t bucket, uint32_t max)
+{
+    uint32_t  nb;
+
+    if (size < header + bucket) {
+        return 0;
+    }
+
+    for (nb = 1; nb < max && header + (size_t) nb * 2 * bucket <= size;
+         nb *= 2)
+    {
+        /* void */
+    }
+
+    return nb;
+}
+
+
 #endif /* _OIE_HASH_H_INCLUDED_ */

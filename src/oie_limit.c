@@ -51,18 +51,11 @@ oie_limit_init(void *mem, size_t size, uint64_t seed)
 
     bucket = OIE_LIMIT_WAYS * sizeof(oie_limit_slot_t);
 
-    if (mem == NULL || ((uintptr_t) mem & 7)
-        || size < sizeof(oie_limit_t) + bucket)
-    {
-        return NULL;
-    }
+    nb = oie_hash_buckets(size, sizeof(oie_limit_t), bucket,
+                          OIE_LIMIT_MAX_SLOTS / OIE_LIMIT_WAYS);
 
-    for (nb = 1;
-         nb < OIE_LIMIT_MAX_SLOTS / OIE_LIMIT_WAYS
-         && sizeof(oie_limit_t) + (size_t) nb * 2 * bucket <= size;
-         nb *= 2)
-    {
-        /* void */
+    if (mem == NULL || ((uintptr_t) mem & 7) || nb == 0) {
+        return NULL;
     }
 
     lt = mem;

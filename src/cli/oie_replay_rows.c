@@ -56,6 +56,40 @@ oie_replay_row(oie_rrow_t **rows, size_t *n, size_t *nalloc)
 }
 
 
+/*
+ * The next line of a file, empty ones skipped, as a new row holding the
+ * line and its number; NULL at the end.  *p walks the file.
+ */
+static oie_rrow_t *
+oie_replay_next_row(char **p, char *end, size_t *lineno, oie_rrow_t **rows,
+    size_t *n, size_t *nalloc)
+{
+    char        *nl;
+    oie_rrow_t  *row;
+
+    for ( /* void */ ; *p < end; (*lineno)++, *p = nl + 1) {
+        nl = memchr(*p, '\n', end - *p);
+        if (nl == NULL) {
+            nl = end;
+        }
+
+        if (nl == *p) {
+            continue;
+        }
+
+        row = oie_replay_row(rows, n, nalloc);
+        row->line = *p;
+        row->line_len = nl - *p;
+        row->lineno = (*lineno)++;
+        *p = nl + 1;
+
+        return row;
+    }
+
+    return NULL;
+}
+
+
 static void
 oie_replay_insert_id(oie_rrow_t *row, json_t *json)
 {
@@ -70,7 +104,7 @@ oie_rrow_t *
 oie_replay_parse_spool(oie_replay_t *r, oie_spool_entry_t *e,
     oie_file_t *file, size_t *n)
 {
-    char              *p, *end, *nl, *loc;
+    char              *p, *end, *loc;
     json_t            *err;
     size_t             lineno, nalloc;
     oie_rrow_t        *rows, *row;
@@ -79,26 +113,14 @@ oie_replay_parse_spool(oie_replay_t *r, oie_spool_entry_t *e,
     rows = NULL;
     *n = 0;
     nalloc = 0;
+    lineno = 1;
 
     p = (char *) file->data;
     end = p + file->len;
 
-    for (lineno = 1; p < end; lineno++, p = nl + 1) {
-        nl = memchr(p, '\n', end - p);
-        if (nl == NULL) {
-            nl = end;
-        }
+    while ((row = oie_replay_next_row(&p, end, &lineno, &rows, n, &nalloc))) {
 
-        if (nl == p) {
-            continue;
-        }
-
-        row = oie_replay_row(&rows, n, &nalloc);
-        row->line = p;
-        row->line_len = nl - p;
-        row->lineno = lineno;
-
-        if (oie_spool_line(p, nl - p, &l) == 0) {
+        if (oie_spool_line(row->line, row->line_len, &l) == 0) {
             row->table = l.table;
             row->row = l.row;
             row->row_len = l.row_len;
@@ -111,11 +133,11 @@ oie_replay_parse_spool(oie_replay_t *r, oie_spool_entry_t *e,
         /* a line nginx did not write: a dead letter, with where and why */
         row->table = l.table;
         row->raw = 1;
-        row->row = l.table >= 0 ? l.row : p;
-        row->row_len = l.table >= 0 ? l.row_len : (size_t) (nl - p);
+        row->row = l.table >= 0 ? l.row : row->line;
+        row->row_len = l.table >= 0 ? l.row_len : row->line_len;
         row->state = OIE_ROW_DEAD;
 
-        loc = oie_xasprintf("%s:%zu:%zu", e->name, lineno, l.column);
+        loc = oie_xasprintf("%s:%zu:%zu", e->name, row->lineno, l.column);
         oie_replay_printable(loc);
         oie_replay_printable(l.err);
         err = json_pack("[{s:s, s:s, s:s}]", "reason", "malformed",
@@ -131,7 +153,7 @@ oie_replay_parse_spool(oie_replay_t *r, oie_spool_entry_t *e,
         }
 
         r->malformed++;
-        oie_replay_report(r, e->path, lineno, l.column, l.err,
+        oie_replay_report(r, e->path, row->lineno, l.column, l.err,
                           r->dry_run ? "would go to dead letter"
                                      : "to dead letter");
     }
@@ -144,7 +166,7 @@ oie_rrow_t *
 oie_replay_parse_dead(oie_replay_t *r, oie_spool_entry_t *e,
     oie_file_t *file, size_t *n)
 {
-    char              *p, *end, *nl;
+    char              *p, *end;
     size_t             lineno, nalloc;
     oie_rrow_t        *rows, *row;
     oie_spool_dead_t   d;
@@ -152,27 +174,15 @@ oie_replay_parse_dead(oie_replay_t *r, oie_spool_entry_t *e,
     rows = NULL;
     *n = 0;
     nalloc = 0;
+    lineno = 1;
 
     p = (char *) file->data;
     end = p + file->len;
 
-    for (lineno = 1; p < end; lineno++, p = nl + 1) {
-        nl = memchr(p, '\n', end - p);
-        if (nl == NULL) {
-            nl = end;
-        }
-
-        if (nl == p) {
-            continue;
-        }
-
-        row = oie_replay_row(&rows, n, &nalloc);
-        row->line = p;
-        row->line_len = nl - p;
-        row->lineno = lineno;
+    while ((row = oie_replay_next_row(&p, end, &lineno, &rows, n, &nalloc))) {
         row->table = -1;
 
-        if (oie_spool_dead_line(p, nl - p, &d) == 0) {
+        if (oie_spool_dead_line(row->line, row->line_len, &d) == 0) {
             row->table = d.table;
             row->row_buf = json_dumps(d.row, JSON_COMPACT);
 
@@ -193,7 +203,7 @@ oie_replay_parse_dead(oie_replay_t *r, oie_spool_entry_t *e,
 
         row->state = OIE_ROW_KEPT;
         r->malformed++;
-        oie_replay_report(r, e->path, lineno, d.column, d.err, "kept");
+        oie_replay_report(r, e->path, row->lineno, d.column, d.err, "kept");
     }
 
     return rows;
@@ -269,14 +279,18 @@ oie_replay_dead_line(oie_rrow_t *row, size_t *len)
 }
 
 
-/* appends buf to path and syncs it; O_APPEND as the module's writes */
+/*
+ * Writes buf to path and syncs it: appended (O_APPEND, as the module's
+ * writes), or as the whole of a fresh file, removed again on failure.
+ */
 static int
-oie_replay_append(const char *path, const char *buf, size_t len)
+oie_replay_write(const char *path, const char *buf, size_t len, int append)
 {
     int      fd;
     ssize_t  w;
 
-    fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC
+                    | (append ? O_APPEND : O_TRUNC), 0644);
     if (fd == -1) {
         oie_error("cannot write %s: %s", path, strerror(errno));
         return -1;
@@ -307,48 +321,9 @@ failed:
     oie_error("cannot write %s: %s", path, strerror(errno));
     close(fd);
 
-    return -1;
-}
-
-
-/* writes buf to a fresh file and syncs it */
-static int
-oie_replay_write_new(const char *path, const char *buf, size_t len)
-{
-    int      fd;
-    ssize_t  w;
-
-    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd == -1) {
-        oie_error("cannot write %s: %s", path, strerror(errno));
-        return -1;
+    if (!append) {
+        unlink(path);
     }
-
-    while (len) {
-        w = write(fd, buf, len);
-
-        if (w == -1) {
-            if (errno == EINTR) {
-                continue;
-            }
-            goto failed;
-        }
-
-        buf += w;
-        len -= w;
-    }
-
-    if (fsync(fd) == -1) {
-        goto failed;
-    }
-
-    return close(fd);
-
-failed:
-
-    oie_error("cannot write %s: %s", path, strerror(errno));
-    close(fd);
-    unlink(path);
 
     return -1;
 }
@@ -411,7 +386,7 @@ oie_replay_dead_letters(oie_replay_t *r, oie_rrow_t *rows, size_t n)
             path = oie_xasprintf("%s/%s.ndjson", dir,
                                  t < OIE_TABLES ? oie_spool_tables[t]
                                                 : "malformed");
-            if (oie_replay_append(path, buf[t], len[t]) != 0) {
+            if (oie_replay_write(path, buf[t], len[t], 1) != 0) {
                 rc = -1;
             }
             free(path);
@@ -497,7 +472,7 @@ oie_replay_finish_spool(oie_replay_t *r, oie_spool_entry_t *e,
     tmp = oie_xasprintf("%s/.oie-replay-%ld.tmp", dir, (long) getpid());
     back = oie_xasprintf("%s/%s", dir, e->base);
 
-    if (oie_replay_write_new(tmp, buf, len) != 0
+    if (oie_replay_write(tmp, buf, len, 0) != 0
         || rename(tmp, claim) == -1)
     {
         /* the claimed file still holds every row: back it goes, whole
@@ -593,7 +568,7 @@ oie_replay_finish_dead(oie_replay_t *r, oie_spool_entry_t *e,
 
     path = oie_xasprintf("%s/%s", dir, e->base);
 
-    if (len && oie_replay_append(path, buf, len) != 0) {
+    if (len && oie_replay_write(path, buf, len, 1) != 0) {
         /* the claim keeps every line; the next run takes it over */
         r->io_failed = 1;
         free(buf);
