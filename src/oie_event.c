@@ -43,13 +43,22 @@
 
 typedef struct {
     const char  *name;
+    size_t       len;
     unsigned     mask;
 } oie_type_t;
 
 
+/* a literal and its length */
+#define OIE_LIT(s)         s, sizeof(s) - 1
+/* the text that opens a column after the first: ,"name": */
+#define OIE_KEY(s)         OIE_LIT(",\"" s "\":")
+
+
 typedef struct {
     const char  *wire;
-    const char  *column;         /* NULL: written by hand */
+    size_t       wire_len;
+    const char  *key;            /* ,"column": -- NULL: written by hand */
+    size_t       key_len;
     int          kind;
     int64_t      min;            /* strings: shortest length */
     int64_t      max;            /* bytes for strings, value for numbers */
@@ -68,59 +77,101 @@ typedef struct {
 
 
 static const oie_type_t  oie_types[] = {
-    { "pageview",    OIE_T_PAGEVIEW },
-    { "scroll",      OIE_T_SCROLL },
-    { "click",       OIE_T_CLICK },
-    { "form_submit", OIE_T_FORM },
-    { "video",       OIE_T_VIDEO },
-    { "focus",       OIE_T_FOCUS },
-    { "engagement",  OIE_T_ENGAGEMENT },
-    { "custom",      OIE_T_CUSTOM },
-    { NULL, 0 }
+    { OIE_LIT("pageview"),    OIE_T_PAGEVIEW },
+    { OIE_LIT("scroll"),      OIE_T_SCROLL },
+    { OIE_LIT("click"),       OIE_T_CLICK },
+    { OIE_LIT("form_submit"), OIE_T_FORM },
+    { OIE_LIT("video"),       OIE_T_VIDEO },
+    { OIE_LIT("focus"),       OIE_T_FOCUS },
+    { OIE_LIT("engagement"),  OIE_T_ENGAGEMENT },
+    { OIE_LIT("custom"),      OIE_T_CUSTOM },
+    { NULL, 0, 0 }
 };
 
 
 /* indexed by OIE_F_*; the optional ones are written in this order */
 static const oie_field_t  oie_fields[OIE_F_N] = {
-    { "type",       NULL,            OIE_K_STR,  1, 32,   OIE_T_ALL, OIE_T_ALL },
-    { "timestamp",  NULL,            OIE_K_MSEC, 0, OIE_MAX_MSEC,
-                                                      OIE_T_ALL, OIE_T_ALL },
-    { "sessionId",  NULL,            OIE_K_STR,  1, 128,  OIE_T_ALL, OIE_T_ALL },
-    { "visitorId",  NULL,            OIE_K_STR,  1, 128,  OIE_T_ALL, OIE_T_ALL },
-    { "url",        NULL,            OIE_K_STR,  1, 2048, OIE_T_ALL, OIE_T_ALL },
-    { "leadId",     "lead_id",       OIE_K_STR,  0, 128,  OIE_T_ALL, 0 },
-    { "referrer",   "referrer",      OIE_K_STR,  0, 2048, OIE_T_ALL, 0 },
-    { "title",      "title",         OIE_K_STR,  0, 512,  OIE_T_ALL, 0 },
-    { "utmSource",  "utm_source",    OIE_K_STR,  0, 256,  OIE_T_ALL, 0 },
-    { "utmMedium",  "utm_medium",    OIE_K_STR,  0, 256,  OIE_T_ALL, 0 },
-    { "utmCampaign", "utm_campaign", OIE_K_STR,  0, 256,  OIE_T_ALL, 0 },
-    { "utmTerm",    "utm_term",      OIE_K_STR,  0, 256,  OIE_T_ALL, 0 },
-    { "utmContent", "utm_content",   OIE_K_STR,  0, 256,  OIE_T_ALL, 0 },
-    { "depth",      "scroll_depth",  OIE_K_INT,  0, 100,  OIE_T_SCROLL,
-                                                          OIE_T_SCROLL },
-    { "engagedMs",  "engaged_ms",    OIE_K_INT,  0, 86400000,
-                                     OIE_T_FOCUS|OIE_T_ENGAGEMENT,
-                                                          OIE_T_ENGAGEMENT },
-    { "tag",        "element_tag",   OIE_K_STR,  0, 32,   OIE_T_CLICK, 0 },
-    { "elementId",  "element_id",    OIE_K_STR,  0, 128,  OIE_T_CLICK, 0 },
-    { "text",       "element_text",  OIE_K_STR,  0, 400,  OIE_T_CLICK, 0 },
-    { "href",       "link_url",      OIE_K_STR,  0, 2048, OIE_T_CLICK, 0 },
-    { "linkType",   "link_type",     OIE_K_STR,  0, 16,   OIE_T_CLICK, 0 },
-    { "formId",     "form_id",       OIE_K_STR,  0, 128,  OIE_T_FORM, 0 },
-    { "formName",   "form_name",     OIE_K_STR,  0, 128,  OIE_T_FORM, 0 },
-    { "fields",     "form_fields",   OIE_K_STRLIST, 0, 128, OIE_T_FORM, 0 },
-    { "action",     "video_action",  OIE_K_STR,  0, 16,   OIE_T_VIDEO,
-                                                          OIE_T_VIDEO },
-    { "src",        "video_src",     OIE_K_STR,  0, 2048, OIE_T_VIDEO, 0 },
-    { "percent",    "video_percent", OIE_K_INT,  0, 100,  OIE_T_VIDEO, 0 },
-    { "name",       "custom_name",   OIE_K_STR,  0, 128,  OIE_T_CUSTOM,
-                                                          OIE_T_CUSTOM },
-    { "props",      "properties",    OIE_K_PROPS, 0, 4096, OIE_T_CUSTOM, 0 },
-    { "webdriver",  "webdriver",     OIE_K_BOOL, 0, 0,    OIE_T_ALL, 0 },
+    { OIE_LIT("type"), NULL, 0,
+      OIE_K_STR, 1, 32, OIE_T_ALL, OIE_T_ALL },
+    { OIE_LIT("timestamp"), NULL, 0,
+      OIE_K_MSEC, 0, OIE_MAX_MSEC, OIE_T_ALL, OIE_T_ALL },
+    { OIE_LIT("sessionId"), NULL, 0,
+      OIE_K_STR, 1, 128, OIE_T_ALL, OIE_T_ALL },
+    { OIE_LIT("visitorId"), NULL, 0,
+      OIE_K_STR, 1, 128, OIE_T_ALL, OIE_T_ALL },
+    { OIE_LIT("url"), NULL, 0,
+      OIE_K_STR, 1, 2048, OIE_T_ALL, OIE_T_ALL },
+    { OIE_LIT("leadId"), OIE_KEY("lead_id"),
+      OIE_K_STR, 0, 128, OIE_T_ALL, 0 },
+    { OIE_LIT("referrer"), OIE_KEY("referrer"),
+      OIE_K_STR, 0, 2048, OIE_T_ALL, 0 },
+    { OIE_LIT("title"), OIE_KEY("title"),
+      OIE_K_STR, 0, 512, OIE_T_ALL, 0 },
+    { OIE_LIT("utmSource"), OIE_KEY("utm_source"),
+      OIE_K_STR, 0, 256, OIE_T_ALL, 0 },
+    { OIE_LIT("utmMedium"), OIE_KEY("utm_medium"),
+      OIE_K_STR, 0, 256, OIE_T_ALL, 0 },
+    { OIE_LIT("utmCampaign"), OIE_KEY("utm_campaign"),
+      OIE_K_STR, 0, 256, OIE_T_ALL, 0 },
+    { OIE_LIT("utmTerm"), OIE_KEY("utm_term"),
+      OIE_K_STR, 0, 256, OIE_T_ALL, 0 },
+    { OIE_LIT("utmContent"), OIE_KEY("utm_content"),
+      OIE_K_STR, 0, 256, OIE_T_ALL, 0 },
+    { OIE_LIT("depth"), OIE_KEY("scroll_depth"),
+      OIE_K_INT, 0, 100, OIE_T_SCROLL, OIE_T_SCROLL },
+    { OIE_LIT("engagedMs"), OIE_KEY("engaged_ms"),
+      OIE_K_INT, 0, 86400000, OIE_T_FOCUS|OIE_T_ENGAGEMENT, OIE_T_ENGAGEMENT },
+    { OIE_LIT("tag"), OIE_KEY("element_tag"),
+      OIE_K_STR, 0, 32, OIE_T_CLICK, 0 },
+    { OIE_LIT("elementId"), OIE_KEY("element_id"),
+      OIE_K_STR, 0, 128, OIE_T_CLICK, 0 },
+    { OIE_LIT("text"), OIE_KEY("element_text"),
+      OIE_K_STR, 0, 400, OIE_T_CLICK, 0 },
+    { OIE_LIT("href"), OIE_KEY("link_url"),
+      OIE_K_STR, 0, 2048, OIE_T_CLICK, 0 },
+    { OIE_LIT("linkType"), OIE_KEY("link_type"),
+      OIE_K_STR, 0, 16, OIE_T_CLICK, 0 },
+    { OIE_LIT("formId"), OIE_KEY("form_id"),
+      OIE_K_STR, 0, 128, OIE_T_FORM, 0 },
+    { OIE_LIT("formName"), OIE_KEY("form_name"),
+      OIE_K_STR, 0, 128, OIE_T_FORM, 0 },
+    { OIE_LIT("fields"), OIE_KEY("form_fields"),
+      OIE_K_STRLIST, 0, 128, OIE_T_FORM, 0 },
+    { OIE_LIT("action"), OIE_KEY("video_action"),
+      OIE_K_STR, 0, 16, OIE_T_VIDEO, OIE_T_VIDEO },
+    { OIE_LIT("src"), OIE_KEY("video_src"),
+      OIE_K_STR, 0, 2048, OIE_T_VIDEO, 0 },
+    { OIE_LIT("percent"), OIE_KEY("video_percent"),
+      OIE_K_INT, 0, 100, OIE_T_VIDEO, 0 },
+    { OIE_LIT("name"), OIE_KEY("custom_name"),
+      OIE_K_STR, 0, 128, OIE_T_CUSTOM, OIE_T_CUSTOM },
+    { OIE_LIT("props"), OIE_KEY("properties"),
+      OIE_K_PROPS, 0, 4096, OIE_T_CUSTOM, 0 },
+    { OIE_LIT("webdriver"), OIE_KEY("webdriver"),
+      OIE_K_BOOL, 0, 0, OIE_T_ALL, 0 },
 };
 
 
+/* the fields whose wire name starts with a given byte, a bit each; built
+ * once, by the first parse (single-threaded callers: nginx, the tests) */
+static uint32_t  oie_fields_by_first[128];
+static int       oie_fields_ready;
+
+
 static int oie_read_value(oie_reader_t *r, oie_jval_t *v);
+
+
+static void
+oie_fields_init(void)
+{
+    int  i;
+
+    for (i = 0; i < OIE_F_N; i++) {
+        oie_fields_by_first[(unsigned char) oie_fields[i].wire[0]] |= 1u << i;
+    }
+
+    oie_fields_ready = 1;
+}
 
 
 static void
@@ -237,6 +288,11 @@ oie_read_string(oie_reader_t *r, oie_jval_t *v)
     v->escaped = 0;
 
     for ( ;; ) {
+        /* the common case: a run of printable ASCII */
+        n = oie_json_plain(p, r->end) - p;
+        p += n;
+        dlen += n;
+
         if (p >= r->end) {
             r->p = p;
             return oie_fail(r, "unterminated string");
@@ -573,13 +629,10 @@ oie_read_value(oie_reader_t *r, oie_jval_t *v)
 
 /* a key compared with a plain ASCII name, escapes and all */
 static int
-oie_key_is(const oie_jval_t *key, const char *name)
+oie_key_is(const oie_jval_t *key, const char *name, size_t len)
 {
-    size_t         len;
     unsigned char  buf[32];
     long           n;
-
-    len = strlen(name);
 
     if (!key->escaped) {
         return key->len == len && memcmp(key->raw, name, len) == 0;
@@ -595,6 +648,7 @@ static int
 oie_read_event(oie_reader_t *r, oie_wire_event_t *ev)
 {
     int         i;
+    uint32_t    cand;
     oie_jval_t  key, skip;
 
     memset(ev, 0, sizeof(oie_wire_event_t));
@@ -634,14 +688,29 @@ oie_read_event(oie_reader_t *r, oie_wire_event_t *ev)
         r->p++;
         oie_skip_ws(r);
 
-        /* an unescaped key that starts otherwise is not worth a compare */
-        for (i = 0; i < OIE_F_N; i++) {
-            if ((key.escaped
-                 || (key.len && key.raw[0] == oie_fields[i].wire[0]))
-                && oie_key_is(&key, oie_fields[i].wire))
+        /* an unescaped key is compared only with the fields of its first
+         * byte and length; an escaped one (rare) with all */
+        if (key.escaped) {
+            cand = (1u << OIE_F_N) - 1;
+
+        } else if (key.len && key.raw[0] < 128) {
+            cand = oie_fields_by_first[key.raw[0]];
+
+        } else {
+            cand = 0;
+        }
+
+        for (i = OIE_F_N; cand; cand &= cand - 1) {
+            i = __builtin_ctz(cand);
+
+            if ((key.escaped || key.len == oie_fields[i].wire_len)
+                && oie_key_is(&key, oie_fields[i].wire,
+                              oie_fields[i].wire_len))
             {
                 break;
             }
+
+            i = OIE_F_N;
         }
 
         if (i < OIE_F_N) {
@@ -742,7 +811,7 @@ oie_check_event(oie_wire_batch_t *b, size_t idx)
     mask = 0;
 
     for (i = 0; n > 0 && oie_types[i].name; i++) {
-        if ((size_t) n == strlen(oie_types[i].name)
+        if ((size_t) n == oie_types[i].len
             && memcmp(name, oie_types[i].name, n) == 0)
         {
             mask = oie_types[i].mask;
@@ -916,6 +985,10 @@ oie_event_parse(const unsigned char *body, size_t len, oie_wire_batch_t *b)
     oie_reader_t  r;
     int           seen_events, seen_meta;
 
+    if (!oie_fields_ready) {
+        oie_fields_init();
+    }
+
     b->n = 0;
     b->sent_at = -1;
     b->error = OIE_EVENT_OK;
@@ -984,7 +1057,7 @@ oie_event_parse(const unsigned char *body, size_t len, oie_wire_batch_t *b)
         r.p++;
         oie_skip_ws(&r);
 
-        if (oie_key_is(&key, "events")) {
+        if (oie_key_is(&key, OIE_LIT("events"))) {
             if (seen_events++) {
                 r.error = "duplicate object key";
                 return oie_json_error(b, &r);
@@ -1051,7 +1124,7 @@ oie_event_parse(const unsigned char *body, size_t len, oie_wire_batch_t *b)
                 return oie_json_error(b, &r);
             }
 
-        } else if (oie_key_is(&key, "meta")) {
+        } else if (oie_key_is(&key, OIE_LIT("meta"))) {
             if (seen_meta++) {
                 r.error = "duplicate object key";
                 return oie_json_error(b, &r);
@@ -1087,7 +1160,7 @@ oie_event_parse(const unsigned char *body, size_t len, oie_wire_batch_t *b)
                     if (oie_read_value(&rr, &sent) != 0) {
                         break;
                     }
-                    if (oie_key_is(&key, "sentAt")) {
+                    if (oie_key_is(&key, OIE_LIT("sentAt"))) {
                         if (sent.kind != OIE_J_NUMBER || !(sent.num >= 0)
                             || sent.num > (double) OIE_MAX_MSEC)
                         {
@@ -1282,17 +1355,17 @@ oie_event_type_name(const oie_wire_event_t *ev)
 }
 
 
+static const char  oie_two_digits[] =
+    "00010203040506070809101112131415161718192021222324252627282930313233"
+    "34353637383940414243444546474849505152535455565758596061626364656667"
+    "6869707172737475767778798081828384858687888990919293949596979899";
+
+
 static unsigned char *
-oie_digits(unsigned char *p, unsigned v, int n)
+oie_digits2(unsigned char *p, unsigned v)
 {
-    int  i;
-
-    for (i = n - 1; i >= 0; i--) {
-        p[i] = (unsigned char) ('0' + v % 10);
-        v /= 10;
-    }
-
-    return p + n;
+    memcpy(p, &oie_two_digits[2 * v], 2);
+    return p + 2;
 }
 
 
@@ -1300,15 +1373,28 @@ oie_digits(unsigned char *p, unsigned v, int n)
 unsigned char *
 oie_iso_time(unsigned char *p, int64_t ms)
 {
-    int64_t   days, secs, era, doe, yoe, doy, mp, y, m, d;
+    int64_t   days;
+    unsigned  secs, msec;
+    int       era, doe, yoe, doy, mp, y, m, d;
+
+    /* the range of BigQuery's TIMESTAMP, which the rows are for */
+    if (ms < 0) {
+        ms = 0;
+
+    } else if (ms > OIE_MAX_MSEC) {
+        ms = OIE_MAX_MSEC;
+    }
 
     days = ms / 86400000;
-    secs = (ms % 86400000) / 1000;
+    msec = (unsigned) (ms % 86400000);
+    secs = msec / 1000;
+    msec %= 1000;
 
-    /* civil date from days since 1970-01-01 (proleptic Gregorian) */
+    /* civil date from days since 1970-01-01 (proleptic Gregorian); the
+     * times the rows take (years 0 to 9999) keep all of it in an int */
     days += 719468;
-    era = days / 146097;
-    doe = days - era * 146097;
+    era = (int) (days / 146097);
+    doe = (int) (days - (int64_t) era * 146097);
     yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
     y = yoe + era * 400;
     doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
@@ -1317,26 +1403,32 @@ oie_iso_time(unsigned char *p, int64_t ms)
     m = mp < 10 ? mp + 3 : mp - 9;
     y += (m <= 2);
 
-    p = oie_digits(p, (unsigned) y, 4);
+    p = oie_digits2(p, (unsigned) y / 100 % 100);
+    p = oie_digits2(p, (unsigned) y % 100);
     *p++ = '-';
-    p = oie_digits(p, (unsigned) m, 2);
+    p = oie_digits2(p, (unsigned) m);
     *p++ = '-';
-    p = oie_digits(p, (unsigned) d, 2);
+    p = oie_digits2(p, (unsigned) d);
     *p++ = 'T';
-    p = oie_digits(p, (unsigned) (secs / 3600), 2);
+    p = oie_digits2(p, secs / 3600);
     *p++ = ':';
-    p = oie_digits(p, (unsigned) (secs / 60 % 60), 2);
+    p = oie_digits2(p, secs / 60 % 60);
     *p++ = ':';
-    p = oie_digits(p, (unsigned) (secs % 60), 2);
+    p = oie_digits2(p, secs % 60);
     *p++ = '.';
-    p = oie_digits(p, (unsigned) (ms % 1000), 3);
+    *p++ = (unsigned char) ('0' + msec / 100);
+    p = oie_digits2(p, msec % 100);
     *p++ = 'Z';
 
     return p;
 }
 
 
-/* the row writer: a cursor that stops (and says so) at the end of buf */
+/*
+ * The row writer: a cursor that stops (and says so) at the end of buf.
+ * Keys come as their whole text, ,"name": (OIE_KEY), so that a column is
+ * one bounds check and a few copies.
+ */
 
 typedef struct {
     unsigned char  *p;
@@ -1345,84 +1437,93 @@ typedef struct {
 } oie_out_t;
 
 
-static void
-oie_put(oie_out_t *o, const void *s, size_t n)
+static inline int
+oie_room(oie_out_t *o, size_t n)
 {
     if (o->full || (size_t) (o->end - o->p) < n) {
         o->full = 1;
+        return 0;
+    }
+
+    return 1;
+}
+
+
+static inline void
+oie_put(oie_out_t *o, const void *s, size_t n)
+{
+    if (oie_room(o, n)) {
+        memcpy(o->p, s, n);
+        o->p += n;
+    }
+}
+
+
+/* key and a string whose bytes are valid JSON string content already */
+static void
+oie_put_raw(oie_out_t *o, const char *key, size_t key_len,
+    const unsigned char *s, size_t len)
+{
+    unsigned char  *p;
+
+    if (!oie_room(o, key_len + len + 2)) {
         return;
     }
 
-    memcpy(o->p, s, n);
-    o->p += n;
-}
-
-
-static void
-oie_put_key(oie_out_t *o, const char *key)
-{
-    oie_put(o, ",\"", 2);
-    oie_put(o, key, strlen(key));
-    oie_put(o, "\":", 2);
-}
-
-
-static void
-oie_put_raw_str(oie_out_t *o, const char *key, const oie_jval_t *v)
-{
-    oie_put_key(o, key);
-    oie_put(o, "\"", 1);
-    oie_put(o, v->raw, v->len);        /* valid JSON string content */
-    oie_put(o, "\"", 1);
+    p = o->p;
+    memcpy(p, key, key_len);
+    p += key_len;
+    *p++ = '"';
+    memcpy(p, s, len);
+    p += len;
+    *p++ = '"';
+    o->p = p;
 }
 
 
 /* bytes from outside (headers): escaped, invalid UTF-8 made U+FFFD */
 static void
-oie_put_text(oie_out_t *o, const char *key, const unsigned char *s,
-    size_t len)
+oie_put_text(oie_out_t *o, const char *key, size_t key_len,
+    const unsigned char *s, size_t len)
 {
-    size_t              i, j, n;
-    static const char   bad[] = "\\ufffd";
+    size_t                n;
+    const unsigned char  *end, *run;
+    static const char     bad[] = "\\ufffd";
 
-    oie_put_key(o, key);
+    oie_put(o, key, key_len);
     oie_put(o, "\"", 1);
 
-    for (i = 0; i < len && !o->full; /* void */) {
+    end = s + len;
+
+    while (s < end && !o->full) {
 
         /* a run of bytes that need nothing goes out at once */
-        for (j = i; j < len && s[j] >= 0x20 && s[j] < 0x7f && s[j] != '"'
-                    && s[j] != '\\'; j++)
-        {
-            /* void */
-        }
+        run = oie_json_plain(s, end);
 
-        if (j > i) {
-            oie_put(o, s + i, j - i);
-            i = j;
+        if (run > s) {
+            oie_put(o, s, run - s);
+            s = run;
             continue;
         }
 
-        if (s[i] < 0x80) {
-            if ((size_t) (o->end - o->p) < 6) {
-                o->full = 1;
-                break;
+        if (*s < 0x80) {
+            if (oie_room(o, 6)) {
+                o->p = oie_json_escape(o->p, s, 1);
             }
-            o->p = oie_json_escape(o->p, s + i, 1);
-            i++;
+            s++;
             continue;
         }
 
-        n = oie_utf8_seq(s + i, s + len);
+        n = oie_utf8_seq(s, end);
 
         if (n == 0) {
             oie_put(o, bad, sizeof(bad) - 1);
-            i++;
+            s++;
             continue;
         }
 
-        oie_put(o, s + i, n);
-        i += n;
+        oie_put(o, s, n);
+        s += n;
     }
 
     oie_put(o, "\"", 1);
@@ -1430,39 +1531,40 @@ oie_put_text(oie_out_t *o, const char *key, const unsigned char *s,
 
 
 static void
-oie_put_int(oie_out_t *o, const char *key, int64_t n)
+oie_put_int(oie_out_t *o, const char *key, size_t key_len, int64_t n)
 {
     char  num[24];
     int   len;
 
     len = snprintf(num, sizeof(num), "%lld", (long long) n);
-    oie_put_key(o, key);
+    oie_put(o, key, key_len);
     oie_put(o, num, len);
 }
 
 
 static void
-oie_put_time(oie_out_t *o, const char *key, int64_t ms)
+oie_put_time(oie_out_t *o, const char *key, size_t key_len, int64_t ms)
 {
-    unsigned char  t[32], *e;
-
-    e = oie_iso_time(t, ms);
-    oie_put_key(o, key);
-    oie_put(o, "\"", 1);
-    oie_put(o, t, e - t);
-    oie_put(o, "\"", 1);
+    if (oie_room(o, key_len + 26)) {
+        memcpy(o->p, key, key_len);
+        o->p += key_len;
+        *o->p++ = '"';
+        o->p = oie_iso_time(o->p, ms);
+        *o->p++ = '"';
+    }
 }
 
 
 /* JSON text of a flat object, whitespace between tokens removed, as a
  * JSON string (quotes and backslashes escaped) */
 static void
-oie_put_props(oie_out_t *o, const char *key, const oie_jval_t *v)
+oie_put_props(oie_out_t *o, const char *key, size_t key_len,
+    const oie_jval_t *v)
 {
     int                   in_str;
     const unsigned char  *p, *end;
 
-    oie_put_key(o, key);
+    oie_put(o, key, key_len);
     oie_put(o, "\"", 1);
 
     in_str = 0;
@@ -1508,7 +1610,8 @@ oie_event_row(const oie_wire_event_t *ev, const oie_row_ctx_t *ctx,
 {
     int                 i;
     oie_out_t           o;
-    const char         *type;
+    oie_jval_t          bare;
+    const oie_type_t   *t;
     const oie_jval_t   *v;
     const oie_field_t  *f;
 
@@ -1516,24 +1619,27 @@ oie_event_row(const oie_wire_event_t *ev, const oie_row_ctx_t *ctx,
     o.end = buf + cap;
     o.full = 0;
 
-    type = oie_event_type_name(ev);
+    for (t = oie_types; t->name && t->mask != ev->type; t++) { /* void */ }
 
-    oie_put(&o, "{\"event_id\":\"", 13);
-    oie_put(&o, ctx->event_id, ctx->event_id_len);
-    oie_put(&o, "\",\"event_type\":\"", 16);
-    oie_put(&o, type, strlen(type));
-    oie_put(&o, "\"", 1);
+    oie_put_raw(&o, OIE_LIT("{\"event_id\":"), ctx->event_id,
+                ctx->event_id_len);
+    oie_put_raw(&o, OIE_KEY("event_type"), (const unsigned char *) t->name,
+                t->len);
 
-    oie_put_time(&o, "event_time", (int64_t) ev->f[OIE_F_TIMESTAMP].num);
-    oie_put_time(&o, "received_at", ctx->received_ms);
+    oie_put_time(&o, OIE_KEY("event_time"),
+                 (int64_t) ev->f[OIE_F_TIMESTAMP].num);
+    oie_put_time(&o, OIE_KEY("received_at"), ctx->received_ms);
 
     if (ctx->sent_at >= 0) {
-        oie_put_time(&o, "sent_at", ctx->sent_at);
+        oie_put_time(&o, OIE_KEY("sent_at"), ctx->sent_at);
     }
 
-    oie_put_raw_str(&o, "session_id", &ev->f[OIE_F_SESSION_ID]);
-    oie_put_raw_str(&o, "visitor_id", &ev->f[OIE_F_VISITOR_ID]);
-    oie_put_raw_str(&o, "url", &ev->f[OIE_F_URL]);
+    v = &ev->f[OIE_F_SESSION_ID];
+    oie_put_raw(&o, OIE_KEY("session_id"), v->raw, v->len);
+    v = &ev->f[OIE_F_VISITOR_ID];
+    oie_put_raw(&o, OIE_KEY("visitor_id"), v->raw, v->len);
+    v = &ev->f[OIE_F_URL];
+    oie_put_raw(&o, OIE_KEY("url"), v->raw, v->len);
 
     for (i = OIE_F_LEAD_ID; i < OIE_F_N; i++) {
         f = &oie_fields[i];
@@ -1552,27 +1658,26 @@ oie_event_row(const oie_wire_event_t *ev, const oie_row_ctx_t *ctx,
                 /* a signed id "<id>.<tag>" is stored as the bare id, the
                  * one email_clicks and the warehouse join on (ids are
                  * base62: a '.' is only ever the tag's) */
-                oie_jval_t             bare = *v;
                 const unsigned char   *dot;
 
+                bare = *v;
                 dot = memchr(v->raw, '.', v->len);
                 if (dot) {
                     bare.len = dot - v->raw;
                 }
 
-                oie_put_raw_str(&o, f->column, &bare);
-                break;
+                v = &bare;
             }
 
-            oie_put_raw_str(&o, f->column, v);
+            oie_put_raw(&o, f->key, f->key_len, v->raw, v->len);
             break;
 
         case OIE_K_INT:
-            oie_put_int(&o, f->column, (int64_t) v->num);
+            oie_put_int(&o, f->key, f->key_len, (int64_t) v->num);
             break;
 
         case OIE_K_BOOL:
-            oie_put_key(&o, f->column);
+            oie_put(&o, f->key, f->key_len);
             if (v->kind == OIE_J_TRUE) {
                 oie_put(&o, "true", 4);
             } else {
@@ -1582,7 +1687,7 @@ oie_event_row(const oie_wire_event_t *ev, const oie_row_ctx_t *ctx,
 
         case OIE_K_STRLIST:
             /* an array of strings: valid JSON as sent, minus whitespace */
-            oie_put_key(&o, f->column);
+            oie_put(&o, f->key, f->key_len);
             {
                 int                   in_str = 0;
                 const unsigned char  *p, *end = v->raw + v->len;
@@ -1607,27 +1712,26 @@ oie_event_row(const oie_wire_event_t *ev, const oie_row_ctx_t *ctx,
             break;
 
         default: /* OIE_K_PROPS */
-            oie_put_props(&o, f->column, v);
+            oie_put_props(&o, f->key, f->key_len, v);
             break;
         }
     }
 
-    oie_put_text(&o, "ip", ctx->ip, ctx->ip_len);
+    oie_put_text(&o, OIE_KEY("ip"), ctx->ip, ctx->ip_len);
 
     if (ctx->user_agent) {
-        oie_put_text(&o, "user_agent", ctx->user_agent,
+        oie_put_text(&o, OIE_KEY("user_agent"), ctx->user_agent,
                      ctx->user_agent_len > 1024 ? 1024
                                                 : ctx->user_agent_len);
     }
 
     if (ctx->traffic_class) {
-        oie_put_key(&o, "traffic_class");
-        oie_put(&o, "\"", 1);
-        oie_put(&o, ctx->traffic_class, strlen(ctx->traffic_class));
-        oie_put(&o, "\"", 1);
+        oie_put_raw(&o, OIE_KEY("traffic_class"),
+                    (const unsigned char *) ctx->traffic_class,
+                    strlen(ctx->traffic_class));
 
         if (ctx->traffic_reasons_len) {
-            oie_put_key(&o, "traffic_reasons");
+            oie_put(&o, OIE_KEY("traffic_reasons"));
             oie_put(&o, ctx->traffic_reasons, ctx->traffic_reasons_len);
         }
     }

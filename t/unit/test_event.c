@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "oie_event.h"
+#include "oie_json.h"
 #include "tap.h"
 
 
@@ -296,16 +297,98 @@ test_time(void)
     }
 
     ok(bad == 0, "ISO times agree with gmtime_r from 1970 to 9999");
+
+    *oie_iso_time(got, 253402300799999LL) = '\0';
+    ok(strcmp((char *) got, "9999-12-31T23:59:59.999Z") == 0,
+       "the last millisecond BigQuery takes");
+
+    *oie_iso_time(got, -1) = '\0';
+    ok(strcmp((char *) got, "1970-01-01T00:00:00.000Z") == 0,
+       "a time before 1970 is written as 1970");
+
+    *oie_iso_time(got, 253402300800000LL * 100) = '\0';
+    ok(strcmp((char *) got, "9999-12-31T23:59:59.999Z") == 0,
+       "a time past 9999 is written as the last one");
+}
+
+
+/* the byte-at-a-time meaning of oie_json_plain() */
+static const unsigned char *
+plain_ref(const unsigned char *p, const unsigned char *end)
+{
+    while (p < end && *p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\') {
+        p++;
+    }
+
+    return p;
+}
+
+
+static void
+test_plain(void)
+{
+    int            c, bad, len, at, k;
+    unsigned char  buf[40];
+    unsigned       seed;
+
+    /* every byte value at every place of runs of every length up to 33,
+     * in a run of 'a' and next to the bytes where borrows and carries
+     * could cross (0x00, 0x1f, 0x20, 0x7e, 0x7f, 0x80, 0xff) */
+    bad = 0;
+
+    for (len = 0; len <= 33; len++) {
+        for (at = 0; at < len; at++) {
+            for (c = 0; c < 256; c++) {
+                for (k = 0; k < 3; k++) {
+                    static const unsigned char  fill[] = { 'a', 0x7e, 0x20 };
+
+                    memset(buf, fill[k], sizeof(buf));
+                    buf[at] = (unsigned char) c;
+
+                    bad += oie_json_plain(buf, buf + len)
+                           != plain_ref(buf, buf + len);
+                }
+            }
+        }
+    }
+
+    ok(bad == 0, "plain runs: one odd byte anywhere");
+
+    /* random words of the awkward bytes */
+    bad = 0;
+    seed = 12345;
+
+    for (k = 0; k < 200000; k++) {
+        static const unsigned char  odd[] = {
+            0x00, 0x01, 0x1f, 0x20, 0x21, 0x22, 0x23, 0x5b, 0x5c, 0x5d,
+            0x7e, 0x7f, 0x80, 0xfe, 0xff, 'a'
+        };
+
+        len = k % 33;
+
+        for (at = 0; at < len; at++) {
+            seed = seed * 1103515245 + 12345;
+            buf[at] = odd[(seed >> 16) % sizeof(odd)];
+            if ((seed >> 8) & 1) {
+                buf[at] = 'x';
+            }
+        }
+
+        bad += oie_json_plain(buf, buf + len) != plain_ref(buf, buf + len);
+    }
+
+    ok(bad == 0, "plain runs: random mixes of awkward bytes");
 }
 
 
 int
 main(void)
 {
-    plan(16 + 37 + 4 + 1);
+    plan(16 + 37 + 4 + 4 + 2);
     test_rows();
     test_errors();
     test_limits();
     test_time();
+    test_plain();
     return done_testing();
 }
