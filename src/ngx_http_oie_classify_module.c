@@ -90,6 +90,10 @@ static void ngx_http_oie_classify_hits(ngx_http_oie_classify_main_conf_t
 static void ngx_http_oie_classify_result(ngx_http_oie_traffic_t *t);
 
 
+/* per worker: what the user agents seen lately matched (70 KB) */
+static oie_ua_cache_t  ngx_http_oie_ua_cache;
+
+
 static ngx_command_t  ngx_http_oie_classify_commands[] = {
 
     { ngx_string("oie_scanner_networks"),
@@ -562,7 +566,7 @@ ngx_http_oie_classify_request(ngx_http_request_t *r, ngx_uint_t kind,
     ngx_http_oie_classify_headers(r, &t->in);
 
     /* matched once: the events of the request share the user agent */
-    oie_classify_memo_ua(&t->in);
+    oie_classify_memo_ua(&t->in, &ngx_http_oie_ua_cache);
 
     /* the full address: oie_ip_anonymize applies only to what is stored */
     t->in.net = oie_cidr_lookup_sockaddr(cmcf->nets, r->connection->sockaddr);

@@ -16,6 +16,7 @@ static ngx_int_t ngx_http_oie_event_info(ngx_http_request_t *r,
     oie_wire_event_t *wev, ngx_http_oie_event_t *out);
 static ngx_int_t ngx_http_oie_copy_str(ngx_http_request_t *r, oie_jval_t *v,
     ngx_str_t *dst);
+static u_char *ngx_http_oie_hex(u_char *dst, uint64_t v, ngx_uint_t n);
 
 
 /* per worker: a batch is parsed and written before the next one starts */
@@ -228,11 +229,29 @@ ngx_http_oie_event_id(u_char *dst)
 {
     ngx_http_oie_worker_t  *w = &ngx_http_oie_worker;
 
-    /* time, process, a random salt per process start, a sequence */
-    ngx_sprintf(dst, "%012xL%06xD%08xD%06xD",
-                (uint64_t) ngx_http_oie_now_msec() & 0xffffffffffffULL,
-                (uint32_t) ngx_pid & 0xffffff, w->id_salt,
-                (uint32_t) (w->id_seq++ & 0xffffff));
+    /* time, process, a random salt per process start, a sequence: 12, 6,
+     * 8 and 6 hex digits (by hand: ngx_sprintf was a tenth of a request's
+     * row building) */
+    dst = ngx_http_oie_hex(dst, (uint64_t) ngx_http_oie_now_msec(), 12);
+    dst = ngx_http_oie_hex(dst, (uint64_t) ngx_pid, 6);
+    dst = ngx_http_oie_hex(dst, (uint64_t) w->id_salt, 8);
+    (void) ngx_http_oie_hex(dst, (uint64_t) w->id_seq++, 6);
+}
+
+
+/* the low n hex digits of v, lower case */
+static u_char *
+ngx_http_oie_hex(u_char *dst, uint64_t v, ngx_uint_t n)
+{
+    ngx_uint_t           i;
+    static const u_char  hex[] = "0123456789abcdef";
+
+    for (i = n; i > 0; i--) {
+        dst[i - 1] = hex[v & 0xf];
+        v >>= 4;
+    }
+
+    return dst + n;
 }
 
 

@@ -517,9 +517,40 @@ oie_classify_ua(const char *ua, size_t len, unsigned *cls)
 }
 
 
-void
-oie_classify_memo_ua(oie_classify_in_t *in)
+/* a hash of a user agent, 8 bytes a step */
+static uint64_t
+oie_ua_cache_hash(const char *p, size_t len)
 {
+    size_t    i;
+    uint64_t  h, w;
+
+    h = 0x9e3779b97f4a7c15ULL ^ len;
+
+    for (i = 0; i + 8 <= len; i += 8) {
+        memcpy(&w, p + i, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdULL;
+        h ^= h >> 29;
+    }
+
+    if (i < len) {
+        w = 0;
+        memcpy(&w, p + i, len - i);
+        h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+        h ^= h >> 29;
+    }
+
+    return h;
+}
+
+
+void
+oie_classify_memo_ua(oie_classify_in_t *in, oie_ua_cache_t *cache)
+{
+    size_t                len;
+    uint64_t              h;
+    unsigned              i;
+    oie_ua_cache_slot_t  *set, *s;
+
     in->ua_memo = 0;
 
     if (in->user_agent.data == NULL) {
@@ -528,9 +559,54 @@ oie_classify_memo_ua(oie_classify_in_t *in)
 
     oie_classify_init();
 
-    in->ua_rule = oie_ua_match(in->user_agent.data, in->user_agent.len,
-                               &in->ua_browser);
+    len = in->user_agent.len;
+
+    if (cache == NULL || len == 0 || len > OIE_UA_CACHE_LEN) {
+        in->ua_rule = oie_ua_match(in->user_agent.data, len,
+                                   &in->ua_browser);
+        in->ua_memo = 1;
+        return;
+    }
+
+    h = oie_ua_cache_hash(in->user_agent.data, len);
+    set = &cache->slot[h % (OIE_UA_CACHE_SLOTS / OIE_UA_CACHE_WAYS)
+                       * OIE_UA_CACHE_WAYS];
+    s = set;
+    cache->clock++;
+
+    for (i = 0; i < OIE_UA_CACHE_WAYS; i++) {
+        if (set[i].hash == h && set[i].len == len
+            && memcmp(set[i].ua, in->user_agent.data, len) == 0)
+        {
+            set[i].used = cache->clock;
+            cache->hits++;
+            in->ua_rule = set[i].rule;
+            in->ua_browser = set[i].browser;
+            in->ua_memo = 1;
+            return;
+        }
+
+        /* the one to replace: empty, or used least recently (the clock
+         * wraps: ages are differences) */
+        if (set[i].len == 0
+            || (s->len && cache->clock - set[i].used
+                          > cache->clock - s->used))
+        {
+            s = &set[i];
+        }
+    }
+
+    cache->misses++;
+
+    in->ua_rule = oie_ua_match(in->user_agent.data, len, &in->ua_browser);
     in->ua_memo = 1;
+
+    s->hash = h;
+    s->used = cache->clock;
+    s->len = (uint16_t) len;
+    s->rule = (int16_t) in->ua_rule;
+    s->browser = (uint8_t) in->ua_browser;
+    memcpy(s->ua, in->user_agent.data, len);
 }
 
 

@@ -157,12 +157,41 @@ int oie_classify(const oie_classify_conf_t *conf,
     const oie_classify_in_t *in, oie_classify_out_t *out);
 
 /*
+ * What user agents matched, for a caller that sees the same few of them
+ * again and again (nginx: one cache per worker).  A user agent of up to
+ * OIE_UA_CACHE_LEN bytes is kept in one of the OIE_UA_CACHE_WAYS slots of
+ * the set its hash picks, replacing the one used least recently; a longer
+ * one is matched each time.  Memory the caller owns, zeroed before first
+ * use.
+ */
+#define OIE_UA_CACHE_SLOTS          256
+#define OIE_UA_CACHE_WAYS           4
+#define OIE_UA_CACHE_LEN            256
+
+typedef struct {
+    uint64_t                  hash;
+    uint32_t                  used;             /* the cache's clock */
+    uint16_t                  len;              /* 0: empty */
+    int16_t                   rule;             /* -1: no rule */
+    uint8_t                   browser;
+    char                      ua[OIE_UA_CACHE_LEN];
+} oie_ua_cache_slot_t;
+
+typedef struct {
+    oie_ua_cache_slot_t       slot[OIE_UA_CACHE_SLOTS];
+    uint32_t                  clock;
+    uint64_t                  hits;
+    uint64_t                  misses;
+} oie_ua_cache_t;
+
+/*
  * Matches in->user_agent once and keeps the result in in, so that
  * oie_classify() of several events of one request (the same user agent)
- * does not match it again.  Any later change of in->user_agent must clear
- * in->ua_memo.
+ * does not match it again; with a cache (may be NULL), looks there first
+ * and keeps the result there.  Any later change of in->user_agent must
+ * clear in->ua_memo.
  */
-void oie_classify_memo_ua(oie_classify_in_t *in);
+void oie_classify_memo_ua(oie_classify_in_t *in, oie_ua_cache_t *cache);
 
 /* "human", "unknown", "prefetch", "bot", "scanner"; NULL if none */
 const char *oie_class_name(unsigned cls);

@@ -152,10 +152,16 @@ static const oie_field_t  oie_fields[OIE_F_N] = {
 };
 
 
-/* the fields whose wire name starts with a given byte, a bit each; built
- * once, by the first parse (single-threaded callers: nginx, the tests) */
-static uint32_t  oie_fields_by_first[128];
-static int       oie_fields_ready;
+/* the fields by a hash of their wire names, chained; built once, by the
+ * first parse (single-threaded callers: nginx, the tests) */
+#define OIE_FIELD_BUCKETS  64
+#define OIE_FIELD_HASH(p, n)                                                 \
+    (((p)[0] + 3 * (unsigned) (n) + 5 * (p)[(n) - 1])                        \
+     & (OIE_FIELD_BUCKETS - 1))
+
+static unsigned char  oie_field_head[OIE_FIELD_BUCKETS];   /* index + 1 */
+static unsigned char  oie_field_next[OIE_F_N];
+static int            oie_fields_ready;
 
 
 static int oie_read_value(oie_reader_t *r, oie_jval_t *v);
@@ -164,10 +170,14 @@ static int oie_read_value(oie_reader_t *r, oie_jval_t *v);
 static void
 oie_fields_init(void)
 {
-    int  i;
+    int       i;
+    unsigned  h;
 
-    for (i = 0; i < OIE_F_N; i++) {
-        oie_fields_by_first[(unsigned char) oie_fields[i].wire[0]] |= 1u << i;
+    for (i = OIE_F_N - 1; i >= 0; i--) {
+        h = OIE_FIELD_HASH((const unsigned char *) oie_fields[i].wire,
+                           oie_fields[i].wire_len);
+        oie_field_next[i] = oie_field_head[h];
+        oie_field_head[h] = (unsigned char) (i + 1);
     }
 
     oie_fields_ready = 1;
@@ -631,11 +641,25 @@ oie_read_value(oie_reader_t *r, oie_jval_t *v)
 static int
 oie_key_is(const oie_jval_t *key, const char *name, size_t len)
 {
+    uint64_t       a, b, c, d;
     unsigned char  buf[32];
     long           n;
 
     if (!key->escaped) {
-        return key->len == len && memcmp(key->raw, name, len) == 0;
+        if (key->len != len) {
+            return 0;
+        }
+
+        /* names of 8 to 16 bytes: two words that may overlap, in line */
+        if (len >= 8 && len <= 16) {
+            memcpy(&a, key->raw, 8);
+            memcpy(&b, name, 8);
+            memcpy(&c, key->raw + len - 8, 8);
+            memcpy(&d, name + len - 8, 8);
+            return a == b && c == d;
+        }
+
+        return memcmp(key->raw, name, len) == 0;
     }
 
     n = oie_event_string(key, buf, sizeof(buf));
@@ -648,10 +672,16 @@ static int
 oie_read_event(oie_reader_t *r, oie_wire_event_t *ev)
 {
     int         i;
-    uint32_t    cand;
+    unsigned    h;
     oie_jval_t  key, skip;
 
-    memset(ev, 0, sizeof(oie_wire_event_t));
+    /* only the kinds: a value's other members are read only for the kind
+     * the reader gave it, and set with it */
+    for (i = 0; i < OIE_F_N; i++) {
+        ev->f[i].kind = OIE_J_ABSENT;
+    }
+
+    ev->type = 0;
 
     if (++r->depth > OIE_JSON_MAX_DEPTH) {
         return oie_fail(r, "nesting too deep");
@@ -688,29 +718,32 @@ oie_read_event(oie_reader_t *r, oie_wire_event_t *ev)
         r->p++;
         oie_skip_ws(r);
 
-        /* an unescaped key is compared only with the fields of its first
-         * byte and length; an escaped one (rare) with all */
+        /* an unescaped key is compared only with the fields of its hash;
+         * an escaped one (rare) with all */
         if (key.escaped) {
-            cand = (1u << OIE_F_N) - 1;
-
-        } else if (key.len && key.raw[0] < 128) {
-            cand = oie_fields_by_first[key.raw[0]];
-
-        } else {
-            cand = 0;
-        }
-
-        for (i = OIE_F_N; cand; cand &= cand - 1) {
-            i = __builtin_ctz(cand);
-
-            if ((key.escaped || key.len == oie_fields[i].wire_len)
-                && oie_key_is(&key, oie_fields[i].wire,
-                              oie_fields[i].wire_len))
-            {
-                break;
+            for (i = 0; i < OIE_F_N; i++) {
+                if (oie_key_is(&key, oie_fields[i].wire,
+                               oie_fields[i].wire_len))
+                {
+                    break;
+                }
             }
 
+        } else {
             i = OIE_F_N;
+
+            if (key.len) {
+                for (h = oie_field_head[OIE_FIELD_HASH(key.raw, key.len)];
+                     h; h = oie_field_next[h - 1])
+                {
+                    if (oie_key_is(&key, oie_fields[h - 1].wire,
+                                   oie_fields[h - 1].wire_len))
+                    {
+                        i = (int) h - 1;
+                        break;
+                    }
+                }
+            }
         }
 
         if (i < OIE_F_N) {

@@ -126,7 +126,7 @@ is(const oie_classify_in_t *in, const char *cls, const char *json)
 
     /* the same with the user agent matched beforehand (once a request) */
     memo = *in;
-    oie_classify_memo_ua(&memo);
+    oie_classify_memo_ua(&memo, NULL);
 
     if (oie_classify(&conf, &memo, &out) != 0
         || oie_classify_reasons_json(&out, mbuf, sizeof(mbuf)) < 0
@@ -431,6 +431,74 @@ ua_search_agrees(void)
 }
 
 
+/* what the cache says is what matching says, through hits, misses and
+ * evictions, for user agents of every length around the cache's limit */
+static oie_ua_cache_t  ua_cache;
+
+static int
+ua_cache_agrees(unsigned count, unsigned passes, uint64_t *hits)
+{
+    static char        uas[3000][300];
+    static size_t      lens[3000];
+    unsigned           i, p, k, nrules;
+    oie_classify_in_t  a, b;
+
+    for (nrules = 0; oie_classify_ua_rule(nrules, NULL, NULL); nrules++) {
+        /* void */
+    }
+
+    for (i = 0; i < count; i++) {
+        lens[i] = i < 6 ? OIE_UA_CACHE_LEN - 3 + i : 1 + next_rand() % 299;
+
+        for (k = 0; k < lens[i]; k++) {
+            uas[i][k] = (char) (32 + next_rand() % 95);
+        }
+
+        /* most of them carry a rule or the browser marker somewhere */
+        if (next_rand() % 4) {
+            const char  *pat;
+            size_t       n, at;
+
+            pat = oie_classify_ua_rule((unsigned) (next_rand() % nrules),
+                                       NULL, NULL);
+            n = strlen(pat);
+
+            if (n <= lens[i]) {
+                at = next_rand() % (lens[i] - n + 1);
+                memcpy(&uas[i][at], pat, n);
+            }
+        }
+    }
+
+    memset(&ua_cache, 0, sizeof(ua_cache));
+
+    for (p = 0; p < passes; p++) {
+        for (i = 0; i < count; i++) {
+            memset(&a, 0, sizeof(a));
+            a.user_agent.data = uas[i];
+            a.user_agent.len = lens[i];
+            b = a;
+
+            oie_classify_memo_ua(&a, &ua_cache);
+            oie_classify_memo_ua(&b, NULL);
+
+            if (!a.ua_memo || a.ua_rule != b.ua_rule
+                || a.ua_browser != b.ua_browser)
+            {
+                printf("# pass %u, user agent %u (%zu bytes): cached %d/%u, "
+                       "matched %d/%u\n", p, i, lens[i], a.ua_rule,
+                       a.ua_browser, b.ua_rule, b.ua_browser);
+                return 0;
+            }
+        }
+    }
+
+    *hits = ua_cache.hits;
+
+    return 1;
+}
+
+
 static void
 bench(void)
 {
@@ -496,7 +564,7 @@ main(void)
     oie_classify_out_t   out;
     oie_classify_conf_t  off;
 
-    plan(84);
+    plan(86);
 
     nets = oie_cidr_create();
 
@@ -860,6 +928,20 @@ main(void)
 
     ok(ua_search_agrees(), "the user agent search agrees with a plain "
        "substring search: every rule, 20000 random strings");
+
+    {
+        uint64_t  hits;
+
+        ok(ua_cache_agrees(200, 3, &hits) && hits >= 100,
+           "the user agent cache: 200 user agents three times, the same "
+           "answers as matching, and hits");
+        printf("# the cache's hits in the two later passes: %llu of 400\n",
+               (unsigned long long) hits);
+
+        ok(ua_cache_agrees(3000, 2, &hits),
+           "the user agent cache: 3000 user agents twice, through "
+           "evictions, the same answers as matching");
+    }
 
     ok(timing_tests(), "the hit table: windows, runs, idle, clock steps, "
        "eviction, attach");
