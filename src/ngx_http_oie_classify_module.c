@@ -821,7 +821,7 @@ ngx_http_oie_classify_headers(ngx_http_request_t *r, oie_classify_in_t *in)
         switch (h[i].key.len) {
 
         case 5:
-            if (ngx_strncasecmp(h[i].key.data, (u_char *) "x-moz", 5) != 0) {
+            if (ngx_memcmp(h[i].lowcase_key, "x-moz", 5) != 0) {
                 continue;
             }
 
@@ -829,7 +829,7 @@ ngx_http_oie_classify_headers(ngx_http_request_t *r, oie_classify_in_t *in)
             break;
 
         case 7:
-            if (ngx_strncasecmp(h[i].key.data, (u_char *) "purpose", 7)
+            if (ngx_memcmp(h[i].lowcase_key, "purpose", 7)
                 != 0)
             {
                 continue;
@@ -839,7 +839,7 @@ ngx_http_oie_classify_headers(ngx_http_request_t *r, oie_classify_in_t *in)
             break;
 
         case 9:
-            if (ngx_strncasecmp(h[i].key.data, (u_char *) "x-purpose", 9)
+            if (ngx_memcmp(h[i].lowcase_key, "x-purpose", 9)
                 != 0)
             {
                 continue;
@@ -849,7 +849,7 @@ ngx_http_oie_classify_headers(ngx_http_request_t *r, oie_classify_in_t *in)
             break;
 
         case 11:
-            if (ngx_strncasecmp(h[i].key.data, (u_char *) "sec-purpose", 11)
+            if (ngx_memcmp(h[i].lowcase_key, "sec-purpose", 11)
                 != 0)
             {
                 continue;

@@ -244,6 +244,7 @@ ngx_int_t ngx_http_oie_cors(ngx_http_request_t *r,
     ngx_http_oie_loc_conf_t *olcf, ngx_flag_t preflight);
 ngx_table_elt_t *ngx_http_oie_add_header(ngx_http_request_t *r,
     const char *key, const char *value);
+/* a request header by its lower-case name */
 ngx_table_elt_t *ngx_http_oie_find_header(ngx_http_request_t *r,
     const char *name);
 

@@ -66,7 +66,7 @@ ngx_http_oie_find_header(ngx_http_request_t *r, const char *name)
         }
 
         if (h[i].key.len == n
-            && ngx_strncasecmp(h[i].key.data, (u_char *) name, n) == 0)
+            && ngx_memcmp(h[i].lowcase_key, name, n) == 0)
         {
             return &h[i];
         }
@@ -184,7 +184,7 @@ ngx_http_oie_cors(ngx_http_request_t *r, ngx_http_oie_loc_conf_t *olcf,
 {
     ngx_table_elt_t  *origin, *h;
 
-    origin = ngx_http_oie_find_header(r, "Origin");
+    origin = ngx_http_oie_find_header(r, "origin");
 
     if (origin == NULL) {
         return NGX_OK;

@@ -340,7 +340,7 @@ ngx_http_oie_origin_allowed(ngx_http_request_t *r,
     ngx_uint_t        i;
     ngx_table_elt_t  *h;
 
-    h = ngx_http_oie_find_header(r, "Origin");
+    h = ngx_http_oie_find_header(r, "origin");
 
     if (h == NULL) {
         return 1;
