@@ -15,6 +15,7 @@
 
 typedef struct {
     size_t           rows[OIE_TABLES];
+    size_t           other;         /* dead letters of no table */
     size_t           malformed;
     size_t           bytes;
     int              gone;          /* vanished before it could be read */
@@ -193,11 +194,10 @@ oie_ls_dead_file(oie_spool_entry_t *e, oie_ls_stat_t *st,
     oie_ls_totals_t *tot)
 {
     int           t;
-    char         *p, *end, *nl;
+    char         *p, *end, *nl, what[OIE_SPOOL_ERR_LEN];
     size_t        line;
-    json_t       *root, *row;
+    json_t       *root, *row, *table;
     oie_file_t    file;
-    const char   *name;
     json_error_t  jerr;
 
     memset(st, 0, sizeof(oie_ls_stat_t));
@@ -226,8 +226,15 @@ oie_ls_dead_file(oie_spool_entry_t *e, oie_ls_stat_t *st,
 
         root = json_loadb(p, nl - p, 0, &jerr);
         row = json_object_get(root, "row");
-        name = json_string_value(json_object_get(root, "table"));
-        t = name ? oie_spool_table(name, strlen(name)) : -1;
+        table = json_object_get(root, "table");
+
+        /* null: a line of no table, as replay keeps them (malformed.ndjson);
+         * any other table replay calls malformed too */
+        t = json_is_null(table) ? OIE_TABLES
+            : json_is_string(table)
+              ? oie_spool_table(json_string_value(table),
+                                json_string_length(table))
+              : -1;
 
         if (root == NULL) {
             st->malformed++;
@@ -241,9 +248,26 @@ oie_ls_dead_file(oie_spool_entry_t *e, oie_ls_stat_t *st,
                              "not a dead letter "
                              "({\"table\",\"error\",\"row\"})");
 
+        } else if (t < 0) {
+            if (json_is_string(table)) {
+                snprintf(what, sizeof(what), "unknown table '%.40s' (events "
+                         "or email_clicks)", json_string_value(table));
+            } else {
+                snprintf(what, sizeof(what), "not a dead letter: \"table\" "
+                         "is not \"events\" or \"email_clicks\"");
+            }
+
+            st->malformed++;
+            oie_ls_malformed(tot, e->path, line, 1, what);
+
         } else {
-            st->rows[t < 0 ? 0 : t]++;
-            tot->dead_rows[t < 0 ? OIE_TABLES : t]++;
+            if (t < OIE_TABLES) {
+                st->rows[t]++;
+            } else {
+                st->other++;
+            }
+
+            tot->dead_rows[t]++;
 
             if (json_is_object(row)) {
                 oie_ls_time(st, row);
@@ -287,7 +311,8 @@ oie_ls_json_file(oie_spool_entry_t *e, oie_ls_stat_t *st, int dead)
                             : json_null());
         json_object_set_new(o, "rows",
                             json_integer((json_int_t) (st->rows[0]
-                                                       + st->rows[1])));
+                                                       + st->rows[1]
+                                                       + st->other)));
     } else {
         rows = json_object();
         for (t = 0; t < OIE_TABLES; t++) {
@@ -341,7 +366,8 @@ oie_ls_print_row(int width, const char *name, const char *state,
 
     if (dead) {
         printf("%-*s  %-28s  %10zu  %12s  %9zu  %10zu  %-24s  %s\n", width,
-               name, state, st->rows[0] + st->rows[1], "", st->malformed,
+               name, state, st->rows[0] + st->rows[1] + st->other, "",
+               st->malformed,
                st->bytes, st->oldest_s[0] ? st->oldest_s : "-",
                st->newest_s[0] ? st->newest_s : "-");
         return;

@@ -510,6 +510,51 @@ subtest 'invalid rows to dead letter; --dead-letter replays them once fixed' => 
     is($dl->[0]{row}, 'events {x', 'that one');
 };
 
+subtest 'ls: a dead letter of an unknown table is malformed, as replay says' => sub {
+    $bq->reset;
+    my $d = spool_dir();
+    my $ev = "$d/dead-letter/events.ndjson";
+    write_file($ev, join '',
+        map { $JSON->encode($_) . "\n" }
+            { table => 'events', error => [], row => ev_row('ut-1') },
+            { table => 'sessions', error => [], row => ev_row('ut-2') },
+            { error => [], row => ev_row('ut-3') },
+            { table => 'events', error => [], row => ev_row('ut-4') });
+    # replay keeps a line of no table with "table": null: still counted
+    write_file("$d/dead-letter/malformed.ndjson",
+               $JSON->encode({ table => undef, error => [{ reason => 'malformed' }],
+                               row => 'bogus {"a":1}' }) . "\n");
+
+    my ($rc, $doc, $err) = ls_json($d);
+    is($rc, 3, 'ls exits 3: lines are malformed') or diag($err);
+    like($err, qr/^oie: \Q$ev\E:2:1: unknown table 'sessions' \(events or email_clicks\)$/m,
+         'line 2 (table "sessions") reported as FILE:LINE:COLUMN');
+    like($err, qr/^oie: \Q$ev\E:3:1: not a dead letter: "table" is not/m,
+         'line 3 (no "table") too');
+    my %dl = map { $_->{name} => $_ } @{ $doc->{dead_letters} };
+    is($dl{'events.ndjson'}{rows}, 2, 'events.ndjson: the 2 good rows');
+    is($dl{'events.ndjson'}{malformed}, 2, 'events.ndjson: 2 malformed');
+    is($dl{'malformed.ndjson'}{rows}, 1, 'malformed.ndjson: its line of no table');
+    is($doc->{totals}{dead_letter_rows}, 3, 'totals: 3 dead letters');
+    is($doc->{totals}{dead_letter_malformed}, 2, 'totals: 2 malformed');
+
+    my $out;
+    ($rc, $out) = oie('spool', 'ls', $d);
+    is($rc, 3, 'ls (table) exits 3 too');
+    like($out, qr{^dead-letter/events\.ndjson\s+dead letters\s+2\s+2\s}m,
+         'text: 2 rows, 2 malformed');
+    like($out, qr/2 malformed lines, \d+ bytes; dead letters: 3 rows in 2 files$/m,
+         'text: the totals');
+
+    # replay reads the same lines the same way
+    ($rc, $out, $err) = oie('spool', 'replay', $d, @BQ, '--dead-letter', '--dry-run');
+    is($rc, 3, 'replay --dead-letter --dry-run: exit 3') or diag($err);
+    like($err, qr/\Q$ev\E:2:1: not a dead letter/, 'replay: line 2 malformed');
+    like($err, qr/\Q$ev\E:3:1: not a dead letter/, 'replay: line 3 malformed');
+    like($err, qr/would send 2 rows \(events 2, email_clicks 0\); 2 malformed lines/,
+         'replay: the 2 good rows');
+};
+
 subtest '--dry-run reads and checks, and changes nothing' => sub {
     $bq->reset;
     my $d = spool_dir();
