@@ -7,6 +7,7 @@
 
 
 #include "ngx_http_oie_module.h"
+#include "ngx_http_oie_curl.h"
 
 #include <openssl/evp.h>
 
@@ -88,6 +89,65 @@ void ngx_http_oie_dead_letter(ngx_uint_t table, u_char *row, size_t len,
     u_char *error, size_t error_len, ngx_log_t *log);
 
 extern ngx_str_t  ngx_http_oie_table_names[OIE_TABLE_N];
+
+
+/*
+ * The sink's insides, shared by its files: the uploads
+ * (ngx_http_oie_sink_bigquery.c), BigQuery's answers to them
+ * (ngx_http_oie_bq_answer.c) and the replay of the spool
+ * (ngx_http_oie_bq_replay.c).
+ */
+
+/* the longest pause of the sink after failed uploads, ms (a fifth of it
+ * after a 403 other than quotaExceeded, or a 404) */
+#define OIE_BQ_DOWN_MAX        300000
+
+typedef struct {
+    u_char                     *data;           /* the row, in the body */
+    size_t                      len;
+} ngx_http_oie_bq_row_t;
+
+
+typedef struct {
+    ngx_queue_t                 queue;
+    ngx_uint_t                  table;
+    ngx_uint_t                  nrows;
+    ngx_http_oie_bq_row_t      *rows;
+    u_char                     *body;
+    size_t                      body_len;
+    ngx_uint_t                  attempt;
+    ngx_uint_t                  replay;         /* rows from a spool file */
+    size_t                      replay_end;     /* file offset after them */
+    ngx_event_t                 timer;          /* backoff, token wait */
+    ngx_http_oie_curl_req_t    *req;
+    u_char                      journal[NGX_MAX_PATH];  /* "": none */
+} ngx_http_oie_bq_job_t;
+
+
+typedef struct {
+    ngx_http_oie_bq_conf_t     *conf;
+    ngx_queue_t                 jobs;
+    ngx_uint_t                  njobs;
+    ngx_msec_t                  down_until;
+    ngx_msec_t                  down_for;
+    ngx_uint_t                  down;
+    ngx_http_oie_spool_file_t   replay;
+    ngx_uint_t                  replaying;      /* a replay job is out */
+    ngx_log_t                  *log;
+} ngx_http_oie_bq_t;
+
+
+extern ngx_http_oie_bq_t  ngx_http_oie_bq;      /* the worker's sink */
+
+ngx_uint_t ngx_http_oie_bq_exiting(void);
+ngx_http_oie_bq_job_t *ngx_http_oie_bq_job(ngx_http_oie_row_t *rows,
+    ngx_uint_t n, ngx_uint_t table, ngx_log_t *log);
+void ngx_http_oie_bq_send(ngx_http_oie_bq_job_t *job);
+void ngx_http_oie_bq_retry(ngx_http_oie_bq_job_t *job, const char *why);
+void ngx_http_oie_bq_give_up(ngx_http_oie_bq_job_t *job, ngx_msec_t down_for);
+void ngx_http_oie_bq_success(ngx_http_oie_bq_job_t *job);
+void ngx_http_oie_bq_done(ngx_http_oie_curl_req_t *req);
+void ngx_http_oie_bq_replay_next(void);
 
 
 #endif /* _NGX_HTTP_OIE_BIGQUERY_H_INCLUDED_ */

@@ -13,83 +13,30 @@
  * up, it replays the spool, oldest file first.  The rows of an upload are in
  * a journal file until BigQuery answered for them (see the spool), so a
  * worker killed with uploads in flight loses none of them.
+ *
+ * BigQuery's answers are read in ngx_http_oie_bq_answer.c, the spool is
+ * replayed in ngx_http_oie_bq_replay.c.
  */
 
 #include "ngx_http_oie_bigquery.h"
 #include "ngx_http_oie_curl.h"
 
-#include <jansson.h>
-
 
 #define OIE_BQ_BACKOFF_BASE    250
 #define OIE_BQ_BACKOFF_MAX     30000
 #define OIE_BQ_DOWN_MIN        2000
-#define OIE_BQ_DOWN_MAX        300000
-#define OIE_BQ_QUOTA_DOWN      300000
 #define OIE_BQ_NO_TOKEN_WAIT   200
 
-#define OIE_BQ_NOT_A_ROW                                                     \
-    "[{\"reason\":\"invalid\",\"message\":\"the spool line is not a JSON "  \
-    "object; the rest of its batch was sent\"}]"
 
-
-typedef struct {
-    u_char                     *data;           /* the row, in the body */
-    size_t                      len;
-} ngx_http_oie_bq_row_t;
-
-
-typedef struct {
-    ngx_queue_t                 queue;
-    ngx_uint_t                  table;
-    ngx_uint_t                  nrows;
-    ngx_http_oie_bq_row_t      *rows;
-    u_char                     *body;
-    size_t                      body_len;
-    ngx_uint_t                  attempt;
-    ngx_uint_t                  replay;         /* rows from a spool file */
-    size_t                      replay_end;     /* file offset after them */
-    ngx_event_t                 timer;          /* backoff, token wait */
-    ngx_http_oie_curl_req_t    *req;
-    u_char                      journal[NGX_MAX_PATH];  /* "": none */
-} ngx_http_oie_bq_job_t;
-
-
-typedef struct {
-    ngx_http_oie_bq_conf_t     *conf;
-    ngx_queue_t                 jobs;
-    ngx_uint_t                  njobs;
-    ngx_msec_t                  down_until;
-    ngx_msec_t                  down_for;
-    ngx_uint_t                  down;
-    ngx_http_oie_spool_file_t   replay;
-    ngx_uint_t                  replaying;      /* a replay job is out */
-    ngx_log_t                  *log;
-} ngx_http_oie_bq_t;
-
-
-static ngx_http_oie_bq_job_t *ngx_http_oie_bq_job(ngx_http_oie_row_t *rows,
-    ngx_uint_t n, ngx_uint_t table, ngx_log_t *log);
 static void ngx_http_oie_bq_job_free(ngx_http_oie_bq_job_t *job);
-static void ngx_http_oie_bq_send(ngx_http_oie_bq_job_t *job);
 static void ngx_http_oie_bq_send_handler(ngx_event_t *ev);
-static void ngx_http_oie_bq_done(ngx_http_oie_curl_req_t *req);
-static void ngx_http_oie_bq_retry(ngx_http_oie_bq_job_t *job,
-    const char *why);
-static void ngx_http_oie_bq_give_up(ngx_http_oie_bq_job_t *job,
-    ngx_msec_t down_for);
-static void ngx_http_oie_bq_success(ngx_http_oie_bq_job_t *job);
-static void ngx_http_oie_bq_insert_errors(ngx_http_oie_bq_job_t *job,
-    json_t *errors);
-static ngx_uint_t ngx_http_oie_bq_is_row(u_char *data, size_t len);
-static void ngx_http_oie_bq_replay_next(void);
 static void ngx_http_oie_bq_token_ready(void);
 
 
-static ngx_http_oie_bq_t  ngx_http_oie_bq;
+ngx_http_oie_bq_t  ngx_http_oie_bq;
 
 
-static ngx_uint_t
+ngx_uint_t
 ngx_http_oie_bq_exiting(void)
 {
     return ngx_exiting || ngx_quit || ngx_terminate;
@@ -193,7 +140,7 @@ ngx_http_oie_bq_take(ngx_http_oie_batch_t *b, ngx_log_t *log)
 
 
 /* the insertAll body, with each row's place in it kept for later */
-static ngx_http_oie_bq_job_t *
+ngx_http_oie_bq_job_t *
 ngx_http_oie_bq_job(ngx_http_oie_row_t *rows, ngx_uint_t n, ngx_uint_t table,
     ngx_log_t *log)
 {
@@ -321,7 +268,7 @@ ngx_http_oie_bq_send_handler(ngx_event_t *ev)
 }
 
 
-static void
+void
 ngx_http_oie_bq_send(ngx_http_oie_bq_job_t *job)
 {
     u_char                   *p, auth[2100];
@@ -415,305 +362,7 @@ ngx_http_oie_bq_token_ready(void)
 }
 
 
-/* the reason in Google's error JSON: {"error":{"errors":[{"reason":..}]}} */
-static const char *
-ngx_http_oie_bq_reason(json_t *root)
-{
-    json_t  *errors;
-
-    errors = json_object_get(json_object_get(root, "error"), "errors");
-
-    return json_string_value(json_object_get(json_array_get(errors, 0),
-                                             "reason"));
-}
-
-
-static void
-ngx_http_oie_bq_done(ngx_http_oie_curl_req_t *req)
-{
-    char                   why[160];
-    json_t                *root, *errors;
-    const char            *reason;
-    ngx_http_oie_bq_t     *bq = &ngx_http_oie_bq;
-    ngx_http_oie_bq_job_t *job = req->data;
-
-    job->req = NULL;
-    root = NULL;
-
-    if (req->result != CURLE_OK) {
-        ngx_snprintf((u_char *) why, sizeof(why), "%s%Z", req->error);
-        goto retry;
-    }
-
-    if (req->response) {
-        root = json_loadb((char *) req->response, req->response_len, 0, NULL);
-    }
-
-    reason = ngx_http_oie_bq_reason(root);
-    if (reason == NULL) {
-        reason = "";
-    }
-
-    ngx_snprintf((u_char *) why, sizeof(why), "HTTP %l %s%Z", req->status,
-                 reason);
-
-    switch (req->status) {
-
-    case 200:
-        errors = json_object_get(root, "insertErrors");
-
-        if (root == NULL || (errors && !json_is_array(errors))) {
-            goto retry;
-        }
-
-        if (json_array_size(errors)) {
-            ngx_http_oie_bq_insert_errors(job, errors);
-            break;
-        }
-
-        ngx_http_oie_bq_success(job);
-        break;
-
-    case 401:
-        /* the token went stale or was revoked: fetch a new one */
-        ngx_http_oie_oauth_invalidate();
-        goto retry;
-
-    case 403:
-        if (ngx_strcmp(reason, "rateLimitExceeded") == 0) {
-            goto retry;
-        }
-
-        ngx_http_oie_last_error(bq->log, "insertAll into %V: %s",
-                                &ngx_http_oie_table_names[job->table], why);
-        ngx_http_oie_count(upload_errors, 1);
-
-        /* quotaExceeded and accessDenied do not pass in seconds */
-        ngx_http_oie_bq_give_up(job, ngx_strcmp(reason, "quotaExceeded") == 0
-                                     ? OIE_BQ_QUOTA_DOWN : OIE_BQ_DOWN_MAX / 5);
-        break;
-
-    case 404:
-        ngx_http_oie_last_error(bq->log, "insertAll into %V: %s (does the "
-                                "table exist? see sql/README.md)",
-                                &ngx_http_oie_table_names[job->table], why);
-        ngx_http_oie_count(upload_errors, 1);
-        ngx_http_oie_bq_give_up(job, OIE_BQ_DOWN_MAX / 5);
-        break;
-
-    case 400:
-        /* BigQuery refused the request as a whole: nothing will change
-         * on resending, so its rows are kept as dead letters */
-        ngx_http_oie_last_error(bq->log, "insertAll into %V refused a batch "
-                                "of %ui rows: %s; rows kept as dead letters",
-                                &ngx_http_oie_table_names[job->table],
-                                job->nrows, why);
-        ngx_http_oie_count(upload_errors, 1);
-        {
-            ngx_uint_t  i;
-
-            for (i = 0; i < job->nrows; i++) {
-                ngx_http_oie_dead_letter(job->table, job->rows[i].data,
-                                         job->rows[i].len,
-                                         req->response ? req->response
-                                                       : (u_char *) "null",
-                                         req->response ? req->response_len : 4,
-                                         bq->log);
-            }
-            ngx_http_oie_count(rows_rejected, job->nrows);
-        }
-        job->nrows = 0;
-        ngx_http_oie_bq_success(job);
-        break;
-
-    default:
-        /* 429, 500, 502, 503, 504 and anything unexpected */
-        goto retry;
-    }
-
-    json_decref(root);
-    curl_slist_free_all(req->headers);
-    ngx_http_oie_curl_free(req);
-    return;
-
-retry:
-
-    json_decref(root);
-    curl_slist_free_all(req->headers);
-    ngx_http_oie_curl_free(req);
-    ngx_http_oie_bq_retry(job, why);
-}
-
-
-/*
- * HTTP 200 with insertErrors.  The request says skipInvalidRows=false, so
- * BigQuery stored none of its rows: it names the invalid ones (to the
- * dead letters) and "stopped" the others (sent again).  An entry whose
- * index is not an integer naming a row of the batch is ignored; a row no
- * valid entry names is sent again like a stopped one (its insertId drops
- * the copy should it have been stored after all).  An answer that names no
- * invalid row is not one BigQuery gives: the batch is retried whole.
- */
-static void
-ngx_http_oie_bq_insert_errors(ngx_http_oie_bq_job_t *job, json_t *errors)
-{
-    char                   *text;
-    size_t                  i, j, nerr;
-    json_t                 *e, *list, *jindex;
-    json_int_t              index;
-    ngx_uint_t             *state, again_n, invalid, bad;
-    const char             *reason;
-    ngx_http_oie_row_t     *again;
-    ngx_http_oie_bq_t      *bq = &ngx_http_oie_bq;
-    ngx_http_oie_bq_job_t  *next;
-
-    /* 0: not named, 1: stopped (both sent again), 2: invalid */
-    state = ngx_calloc(job->nrows * sizeof(ngx_uint_t), bq->log);
-    if (state == NULL) {
-        ngx_http_oie_bq_retry(job, "out of memory");
-        return;
-    }
-
-    nerr = json_array_size(errors);
-    bad = 0;
-
-    for (i = 0; i < nerr; i++) {
-        e = json_array_get(errors, i);
-        jindex = json_object_get(e, "index");
-
-        if (!json_is_integer(jindex)) {
-            bad++;
-            continue;
-        }
-
-        index = json_integer_value(jindex);
-
-        if (index < 0 || (ngx_uint_t) index >= job->nrows) {
-            bad++;
-            continue;
-        }
-
-        if (state[index] == 0) {
-            state[index] = 1;
-        }
-
-        list = json_object_get(e, "errors");
-
-        for (j = 0; j < json_array_size(list); j++) {
-            reason = json_string_value(json_object_get(json_array_get(list, j),
-                                                       "reason"));
-            if (reason == NULL || ngx_strcmp(reason, "stopped") != 0) {
-                state[index] = 2;
-            }
-        }
-    }
-
-    invalid = 0;
-
-    for (i = 0; i < job->nrows; i++) {
-        invalid += state[i] == 2;
-    }
-
-    if (bad) {
-        ngx_log_error(NGX_LOG_WARN, bq->log, 0,
-                      "oie: insertAll answer for %V: %ui of %uz insertErrors "
-                      "entries name no row of the batch of %ui; ignored",
-                      &ngx_http_oie_table_names[job->table], bad, nerr,
-                      job->nrows);
-    }
-
-    if (invalid == 0) {
-        ngx_free(state);
-        ngx_http_oie_bq_retry(job, "insertErrors name no invalid row");
-        return;
-    }
-
-    for (i = 0; i < job->nrows; i++) {
-        if (state[i] != 2) {
-            continue;
-        }
-
-        /* every entry naming the row, its reasons as BigQuery gave them */
-        list = json_array();
-
-        for (j = 0; list && j < nerr; j++) {
-            e = json_array_get(errors, j);
-            jindex = json_object_get(e, "index");
-
-            if (json_is_integer(jindex)
-                && json_integer_value(jindex) == (json_int_t) i)
-            {
-                json_array_extend(list, json_object_get(e, "errors"));
-            }
-        }
-
-        text = list ? json_dumps(list, JSON_COMPACT) : NULL;
-        json_decref(list);
-
-        ngx_http_oie_dead_letter(job->table, job->rows[i].data,
-                                 job->rows[i].len,
-                                 (u_char *) (text ? text : "null"),
-                                 text ? ngx_strlen(text) : 4, bq->log);
-        free(text);
-    }
-
-    again_n = job->nrows - invalid;
-
-    ngx_http_oie_count(rows_rejected, invalid);
-
-    ngx_log_error(NGX_LOG_WARN, bq->log, 0,
-                  "oie: BigQuery refused %ui of %ui rows for %V as "
-                  "invalid; kept in the dead-letter file", invalid,
-                  job->nrows, &ngx_http_oie_table_names[job->table]);
-
-    if (again_n) {
-        /* rows held back because of the invalid ones: send them again */
-        again = ngx_alloc(again_n * sizeof(ngx_http_oie_row_t), bq->log);
-        next = NULL;
-
-        if (again) {
-            for (i = 0, j = 0; i < job->nrows; i++) {
-                if (state[i] != 2) {
-                    again[j].table = job->table;
-                    again[j].data = job->rows[i].data;
-                    again[j].len = job->rows[i].len;
-                    j++;
-                }
-            }
-
-            next = ngx_http_oie_bq_job(again, again_n, job->table, bq->log);
-
-            if (next && !job->replay) {
-                (void) ngx_http_oie_spool_journal(again, again_n,
-                                                  next->journal, bq->log);
-            }
-
-            ngx_free(again);
-        }
-
-        if (next == NULL) {
-            /* the dead letters are written: they would be again */
-            ngx_free(state);
-            ngx_http_oie_bq_retry(job, "out of memory");
-            return;
-        }
-
-        next->replay = job->replay;
-        next->replay_end = job->replay_end;
-        next->attempt = job->attempt;
-        job->replay = 0;            /* the follow-up finishes the replay */
-
-        ngx_http_oie_bq_send(next);
-    }
-
-    ngx_free(state);
-
-    job->nrows = 0;                 /* counted above */
-    ngx_http_oie_bq_success(job);
-}
-
-
-static void
+void
 ngx_http_oie_bq_success(ngx_http_oie_bq_job_t *job)
 {
     ngx_http_oie_bq_t  *bq = &ngx_http_oie_bq;
@@ -733,7 +382,7 @@ ngx_http_oie_bq_success(ngx_http_oie_bq_job_t *job)
 }
 
 
-static void
+void
 ngx_http_oie_bq_retry(ngx_http_oie_bq_job_t *job, const char *why)
 {
     ngx_msec_t          delay;
@@ -765,7 +414,7 @@ ngx_http_oie_bq_retry(ngx_http_oie_bq_job_t *job, const char *why)
 
 
 /* BigQuery cannot take these rows now: to the spool, and pause */
-static void
+void
 ngx_http_oie_bq_give_up(ngx_http_oie_bq_job_t *job, ngx_msec_t down_for)
 {
     ngx_uint_t           i;
@@ -807,158 +456,6 @@ ngx_http_oie_bq_give_up(ngx_http_oie_bq_job_t *job, ngx_msec_t down_for)
 
     ngx_free(rows);
     ngx_http_oie_bq_job_free(job);
-}
-
-
-/* a row BigQuery can take: one JSON object (rows from the spool are checked:
- * a single bad one would have BigQuery refuse its whole batch) */
-static ngx_uint_t
-ngx_http_oie_bq_is_row(u_char *data, size_t len)
-{
-    json_t      *v;
-    ngx_uint_t   ok;
-
-    v = json_loadb((char *) data, len, JSON_ALLOW_NUL, NULL);
-    ok = json_is_object(v);
-    json_decref(v);
-
-    return ok;
-}
-
-
-/*
- * Replay: one job at a time from the oldest spool file, each a run of lines
- * of one table up to the batch limits, so the file is sent in order.
- */
-static void
-ngx_http_oie_bq_replay_next(void)
-{
-    u_char                    *p, *end, *nl, *sp;
-    size_t                     bytes;
-    ngx_uint_t                 n, t, table;
-    ngx_http_oie_row_t        *rows;
-    ngx_http_oie_bq_t         *bq = &ngx_http_oie_bq;
-    ngx_http_oie_bq_job_t     *job;
-    ngx_http_oie_main_conf_t  *omcf = ngx_http_oie_worker.omcf;
-
-    if (bq->replaying || bq->down || ngx_http_oie_bq_exiting()
-        || bq->njobs >= bq->conf->max_inflight
-        || ngx_http_oie_oauth_token() == NULL)
-    {
-        return;
-    }
-
-    if (bq->replay.data == NULL) {
-        if (ngx_http_oie_worker.sh->counters.spool_bytes == 0
-            || ngx_http_oie_spool_claim(&bq->replay, bq->log) != NGX_OK)
-        {
-            return;
-        }
-
-        ngx_log_error(NGX_LOG_NOTICE, bq->log, 0,
-                      "oie: replaying spool file \"%s\" (%uz bytes)",
-                      bq->replay.path, bq->replay.len);
-    }
-
-    rows = ngx_alloc(omcf->batch_rows * sizeof(ngx_http_oie_row_t), bq->log);
-    if (rows == NULL) {
-        return;
-    }
-
-    p = bq->replay.data + bq->replay.pos;
-    end = bq->replay.data + bq->replay.len;
-    n = 0;
-    bytes = 0;
-    table = OIE_TABLE_N;
-
-    while (p < end && n < omcf->batch_rows) {
-        nl = ngx_strlchr(p, end, '\n');
-        if (nl == NULL) {
-            nl = end;
-        }
-
-        sp = ngx_strlchr(p, nl, ' ');
-
-        for (t = 0; sp && t < OIE_TABLE_N; t++) {
-            if ((size_t) (sp - p) == ngx_http_oie_table_names[t].len
-                && ngx_strncmp(p, ngx_http_oie_table_names[t].data, sp - p)
-                   == 0)
-            {
-                break;
-            }
-        }
-
-        if (sp == NULL || t == OIE_TABLE_N) {
-            /* not a line we wrote: skip it, loudly */
-            ngx_log_error(NGX_LOG_ERR, bq->log, 0,
-                          "oie: skipping a malformed line at offset %uz of "
-                          "spool file \"%s\"", p - bq->replay.data,
-                          bq->replay.path);
-            if (n == 0) {
-                bq->replay.pos = (nl < end ? nl + 1 : end) - bq->replay.data;
-            }
-            p = nl < end ? nl + 1 : end;
-            continue;
-        }
-
-        if ((table != OIE_TABLE_N && t != table)
-            || (n && bytes + (nl - sp) > omcf->batch_bytes))
-        {
-            break;
-        }
-
-        if (!ngx_http_oie_bq_is_row(sp + 1, nl - sp - 1)) {
-            if (n) {
-                /* it ends this batch: alone, it is a dead letter once,
-                 * whatever becomes of the batch */
-                break;
-            }
-
-            ngx_log_error(NGX_LOG_ERR, bq->log, 0,
-                          "oie: the line at offset %uz of spool file \"%s\" "
-                          "is not a JSON object: kept as a dead letter",
-                          p - bq->replay.data, bq->replay.path);
-
-            ngx_http_oie_dead_letter(t, sp + 1, nl - sp - 1, (u_char *)
-                                     OIE_BQ_NOT_A_ROW,
-                                     sizeof(OIE_BQ_NOT_A_ROW) - 1, bq->log);
-            ngx_http_oie_count(rows_rejected, 1);
-
-            p = nl < end ? nl + 1 : end;
-            bq->replay.pos = p - bq->replay.data;
-            continue;
-        }
-
-        table = t;
-        rows[n].table = t;
-        rows[n].data = sp + 1;
-        rows[n].len = nl - sp - 1;
-        bytes += rows[n].len;
-        n++;
-
-        p = nl < end ? nl + 1 : end;
-    }
-
-    if (n == 0) {
-        ngx_free(rows);
-        ngx_http_oie_spool_release(&bq->replay, 1, bq->log);
-        /* next file, if any */
-        ngx_http_oie_bq_replay_next();
-        return;
-    }
-
-    job = ngx_http_oie_bq_job(rows, n, table, bq->log);
-    ngx_free(rows);
-
-    if (job == NULL) {
-        return;
-    }
-
-    job->replay = 1;
-    job->replay_end = p - bq->replay.data;
-    bq->replaying = 1;
-
-    ngx_http_oie_bq_send(job);
 }
 
 

@@ -416,7 +416,7 @@ oie_spool_replay(int argc, char **argv)
     dead_dir = oie_xasprintf("%s/dead-letter", r.dir);
 
     rc = r.dead_mode ? oie_spool_scan_dead(r.dir, &list)
-                     : oie_spool_scan(r.dir, &list);
+                     : oie_spool_scan(r.dir, 0, &list);
 
     if (rc == OIE_EXIT_OK && r.dead_mode) {
         struct stat  st;

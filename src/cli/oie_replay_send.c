@@ -1,6 +1,6 @@
 /*
  * oie spool replay: rows into insertAll requests, the answers read as the
- * module reads them (src/ngx_http_oie_sink_bigquery.c), retries with
+ * module reads them (src/ngx_http_oie_bq_answer.c), retries with
  * backoff, and the summary.
  */
 

@@ -1,8 +1,8 @@
 /*
  * oie spool ls: what the module's spool directory holds: every spool file
- * with its state, rows per table, bytes and event times, the dead letters,
- * and the malformed lines (FILE:LINE:COLUMN).  (oie spool replay is in
- * oie_replay.c.)
+ * and upload journal with its state, rows per table, bytes and event times,
+ * the dead letters, and the malformed lines (FILE:LINE:COLUMN).  (oie spool
+ * replay is in oie_replay.c.)
  */
 
 #include <errno.h>
@@ -15,6 +15,7 @@
 
 typedef struct {
     size_t           rows[OIE_TABLES];
+    size_t           other;         /* dead letters of no table */
     size_t           malformed;
     size_t           bytes;
     int              gone;          /* vanished before it could be read */
@@ -26,7 +27,7 @@ typedef struct {
 
 
 typedef struct {
-    size_t           files[3];      /* by state */
+    size_t           files[OIE_SPOOL_STATES];   /* by state */
     size_t           rows[OIE_TABLES];
     size_t           malformed;
     size_t           bytes;
@@ -36,6 +37,11 @@ typedef struct {
     size_t           dead_bytes;
     size_t           reported;
 } oie_ls_totals_t;
+
+
+static const char  *oie_ls_states[OIE_SPOOL_STATES] = {
+    "ready", "writing", "claimed", "journal"
+};
 
 
 static const char  oie_spool_usage[] =
@@ -52,7 +58,8 @@ static const char  oie_spool_usage[] =
 static const char  oie_ls_usage[] =
     "usage: oie spool ls DIR [--json]\n"
     "\n"
-    "Lists the spool files of DIR, oldest first, each with its state:\n"
+    "Lists the spool files and upload journals of DIR, oldest first, each\n"
+    "with its state:\n"
     "  ready                  complete, waiting for replay\n"
     "  writing (pid N)        being written by nginx worker N\n"
     "  writing (pid N, gone)  left by a worker that died; nginx finishes it\n"
@@ -60,6 +67,10 @@ static const char  oie_ls_usage[] =
     "  claimed (pid N)        being uploaded by process N\n"
     "  claimed (pid N, gone)  its uploader died; replay (or nginx's next\n"
     "                         start) takes it\n"
+    "  journal (pid N)        rows of worker N's uploads in flight, until\n"
+    "                         BigQuery answers for them\n"
+    "  journal (pid N, gone)  left by a worker that died; nginx returns its\n"
+    "                         rows to the spool\n"
     "with its rows per table, bytes and the event_time of its oldest and\n"
     "newest row; then the dead-letter files with their rows, and totals.\n"
     "Malformed lines are counted and reported as FILE:LINE:COLUMN on\n"
@@ -163,7 +174,10 @@ oie_ls_spool_file(oie_spool_entry_t *e, oie_ls_stat_t *st,
         nl = memchr(p, '\n', end - p);
 
         if (nl == NULL) {
-            if (e->state == OIE_SPOOL_WRITING && e->alive) {
+            if ((e->state == OIE_SPOOL_WRITING
+                 || e->state == OIE_SPOOL_JOURNAL)
+                && e->alive)
+            {
                 break;          /* the line being written */
             }
             nl = end;
@@ -193,11 +207,10 @@ oie_ls_dead_file(oie_spool_entry_t *e, oie_ls_stat_t *st,
     oie_ls_totals_t *tot)
 {
     int           t;
-    char         *p, *end, *nl;
+    char         *p, *end, *nl, what[OIE_SPOOL_ERR_LEN];
     size_t        line;
-    json_t       *root, *row;
+    json_t       *root, *row, *table;
     oie_file_t    file;
-    const char   *name;
     json_error_t  jerr;
 
     memset(st, 0, sizeof(oie_ls_stat_t));
@@ -226,8 +239,15 @@ oie_ls_dead_file(oie_spool_entry_t *e, oie_ls_stat_t *st,
 
         root = json_loadb(p, nl - p, 0, &jerr);
         row = json_object_get(root, "row");
-        name = json_string_value(json_object_get(root, "table"));
-        t = name ? oie_spool_table(name, strlen(name)) : -1;
+        table = json_object_get(root, "table");
+
+        /* null: a line of no table, as replay keeps them (malformed.ndjson);
+         * any other table replay calls malformed too */
+        t = json_is_null(table) ? OIE_TABLES
+            : json_is_string(table)
+              ? oie_spool_table(json_string_value(table),
+                                json_string_length(table))
+              : -1;
 
         if (root == NULL) {
             st->malformed++;
@@ -241,9 +261,26 @@ oie_ls_dead_file(oie_spool_entry_t *e, oie_ls_stat_t *st,
                              "not a dead letter "
                              "({\"table\",\"error\",\"row\"})");
 
+        } else if (t < 0) {
+            if (json_is_string(table)) {
+                snprintf(what, sizeof(what), "unknown table '%.40s' (events "
+                         "or email_clicks)", json_string_value(table));
+            } else {
+                snprintf(what, sizeof(what), "not a dead letter: \"table\" "
+                         "is not \"events\" or \"email_clicks\"");
+            }
+
+            st->malformed++;
+            oie_ls_malformed(tot, e->path, line, 1, what);
+
         } else {
-            st->rows[t < 0 ? 0 : t]++;
-            tot->dead_rows[t < 0 ? OIE_TABLES : t]++;
+            if (t < OIE_TABLES) {
+                st->rows[t]++;
+            } else {
+                st->other++;
+            }
+
+            tot->dead_rows[t]++;
 
             if (json_is_object(row)) {
                 oie_ls_time(st, row);
@@ -269,10 +306,7 @@ oie_ls_json_file(oie_spool_entry_t *e, oie_ls_stat_t *st, int dead)
     o = json_object();
     json_object_set_new(o, "name", json_string(e->name));
     json_object_set_new(o, "path", json_string(e->path));
-    json_object_set_new(o, "state",
-                        json_string(e->state == OIE_SPOOL_READY ? "ready"
-                                    : e->state == OIE_SPOOL_WRITING
-                                      ? "writing" : "claimed"));
+    json_object_set_new(o, "state", json_string(oie_ls_states[e->state]));
     json_object_set_new(o, "pid", e->pid ? json_integer(e->pid)
                                          : json_null());
     json_object_set_new(o, "pid_alive", e->state == OIE_SPOOL_READY
@@ -287,7 +321,8 @@ oie_ls_json_file(oie_spool_entry_t *e, oie_ls_stat_t *st, int dead)
                             : json_null());
         json_object_set_new(o, "rows",
                             json_integer((json_int_t) (st->rows[0]
-                                                       + st->rows[1])));
+                                                       + st->rows[1]
+                                                       + st->other)));
     } else {
         rows = json_object();
         for (t = 0; t < OIE_TABLES; t++) {
@@ -341,7 +376,8 @@ oie_ls_print_row(int width, const char *name, const char *state,
 
     if (dead) {
         printf("%-*s  %-28s  %10zu  %12s  %9zu  %10zu  %-24s  %s\n", width,
-               name, state, st->rows[0] + st->rows[1], "", st->malformed,
+               name, state, st->rows[0] + st->rows[1] + st->other, "",
+               st->malformed,
                st->bytes, st->oldest_s[0] ? st->oldest_s : "-",
                st->newest_s[0] ? st->newest_s : "-");
         return;
@@ -359,7 +395,7 @@ oie_spool_ls(int argc, char **argv)
 {
     int                c, as_json, rc, t, width;
     char               state[64], *name;
-    size_t             i, dead_total;
+    size_t             i, dead_total, nfiles;
     json_t            *doc, *files, *dead_files, *tot_json, *rows;
     const char        *dir;
     oie_ls_stat_t      st;
@@ -398,7 +434,7 @@ oie_spool_ls(int argc, char **argv)
 
     dir = argv[optind];
 
-    rc = oie_spool_scan(dir, &list);
+    rc = oie_spool_scan(dir, 1, &list);
     if (rc != OIE_EXIT_OK) {
         return rc;
     }
@@ -467,18 +503,21 @@ oie_spool_ls(int argc, char **argv)
     }
 
     dead_total = tot.dead_rows[0] + tot.dead_rows[1] + tot.dead_rows[2];
+    nfiles = 0;
+
+    for (t = 0; t < OIE_SPOOL_STATES; t++) {
+        nfiles += tot.files[t];
+    }
 
     if (as_json) {
         tot_json = json_object();
         json_object_set_new(tot_json, "files",
-            json_integer((json_int_t) (tot.files[0] + tot.files[1]
-                                       + tot.files[2])));
-        json_object_set_new(tot_json, "ready",
-                            json_integer((json_int_t) tot.files[0]));
-        json_object_set_new(tot_json, "writing",
-                            json_integer((json_int_t) tot.files[1]));
-        json_object_set_new(tot_json, "claimed",
-                            json_integer((json_int_t) tot.files[2]));
+                            json_integer((json_int_t) nfiles));
+
+        for (t = 0; t < OIE_SPOOL_STATES; t++) {
+            json_object_set_new(tot_json, oie_ls_states[t],
+                                json_integer((json_int_t) tot.files[t]));
+        }
 
         rows = json_object();
         for (t = 0; t < OIE_TABLES; t++) {
@@ -507,11 +546,12 @@ oie_spool_ls(int argc, char **argv)
 
     } else {
         printf("total: %zu spool files (%zu ready, %zu being written, "
-               "%zu claimed), %zu rows (events %zu, email_clicks %zu), "
-               "%zu malformed lines, %zu bytes; dead letters: %zu rows in "
-               "%zu files\n",
-               tot.files[0] + tot.files[1] + tot.files[2], tot.files[0],
-               tot.files[1], tot.files[2], tot.rows[0] + tot.rows[1],
+               "%zu claimed, %zu journals), %zu rows (events %zu, "
+               "email_clicks %zu), %zu malformed lines, %zu bytes; "
+               "dead letters: %zu rows in %zu files\n",
+               nfiles, tot.files[OIE_SPOOL_READY], tot.files[OIE_SPOOL_WRITING],
+               tot.files[OIE_SPOOL_CLAIMED], tot.files[OIE_SPOOL_JOURNAL],
+               tot.rows[0] + tot.rows[1],
                tot.rows[0], tot.rows[1], tot.malformed + tot.dead_malformed,
                tot.bytes, dead_total, tot.dead_files);
 

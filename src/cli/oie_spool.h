@@ -5,7 +5,10 @@
  * "<UTC time>-<pid>-<seq>.spool.part" (being written by worker <pid>),
  * ".spool" (complete, ready for replay) and ".spool.claim-<pid>" (claimed,
  * by renaming, by the process uploading it); one row a line as
- * "<table> <row JSON>".  Rows BigQuery refused are in
+ * "<table> <row JSON>".  A worker's "<UTC time>-<pid>-<seq>.journal" holds,
+ * in the same form, the rows of an upload in flight (nginx turns the
+ * journal of a process that is gone into a ".spool" file).  Rows BigQuery
+ * refused are in
  * DIR/dead-letter/<table>.ndjson as {"table":..,"error":..,"row":{..}}.
  */
 
@@ -25,6 +28,8 @@
 #define OIE_SPOOL_READY       0
 #define OIE_SPOOL_WRITING     1      /* .part */
 #define OIE_SPOOL_CLAIMED     2      /* .claim-<pid> */
+#define OIE_SPOOL_JOURNAL     3      /* .journal: an upload in flight */
+#define OIE_SPOOL_STATES      4
 
 #define OIE_SPOOL_ERR_LEN     200
 
@@ -36,7 +41,8 @@ typedef struct {
     int              state;
     int              alive;     /* the writer or claimer is there */
     int              table;     /* dead letters: the table, or -1 */
-    long             pid;       /* writer (.part) or claimer; 0: none */
+    long             pid;       /* writer (.part, .journal) or claimer;
+                                   0: none */
 } oie_spool_entry_t;
 
 
@@ -76,14 +82,15 @@ extern const char  *oie_spool_tables[OIE_TABLES];
 int oie_spool_table(const char *name, size_t len);
 
 /*
- * The spool files of dir (spool) or dir/dead-letter (dead letters), sorted
- * by name: oldest first.  Returns OIE_EXIT_OK or OIE_EXIT_IO (reported).
+ * The spool files of dir (spool; with journals, the upload journals too) or
+ * dir/dead-letter (dead letters), sorted by name: oldest first.  Returns
+ * OIE_EXIT_OK or OIE_EXIT_IO (reported).
  */
-int oie_spool_scan(const char *dir, oie_spool_list_t *list);
+int oie_spool_scan(const char *dir, int journals, oie_spool_list_t *list);
 int oie_spool_scan_dead(const char *dir, oie_spool_list_t *list);
 void oie_spool_list_free(oie_spool_list_t *list);
 
-/* "ready", "writing (pid N)", "claimed (pid N, gone)", ... */
+/* "ready", "writing (pid N)", "claimed (pid N, gone)", "journal (pid N)" */
 void oie_spool_state(const oie_spool_entry_t *e, char *buf, size_t size);
 
 /*

@@ -95,7 +95,7 @@ oie_spool_entry_cmp(const void *a, const void *b)
 
 
 int
-oie_spool_scan(const char *dir, oie_spool_list_t *list)
+oie_spool_scan(const char *dir, int journals, oie_spool_list_t *list)
 {
     DIR            *d;
     size_t          len;
@@ -120,6 +120,10 @@ oie_spool_scan(const char *dir, oie_spool_list_t *list)
 
         } else if (oie_spool_ends(de->d_name, len, ".spool.part")) {
             oie_spool_add(list, dir, de->d_name, len - 5, OIE_SPOOL_WRITING,
+                          oie_name_pid(de->d_name, NULL));
+
+        } else if (journals && oie_spool_ends(de->d_name, len, ".journal")) {
+            oie_spool_add(list, dir, de->d_name, len - 8, OIE_SPOOL_JOURNAL,
                           oie_name_pid(de->d_name, NULL));
 
         } else {
@@ -245,6 +249,11 @@ oie_spool_state(const oie_spool_entry_t *e, char *buf, size_t size)
 
     case OIE_SPOOL_CLAIMED:
         snprintf(buf, size, "claimed (pid %ld%s)", e->pid,
+                 e->alive ? "" : ", gone");
+        break;
+
+    case OIE_SPOOL_JOURNAL:
+        snprintf(buf, size, "journal (pid %ld%s)", e->pid,
                  e->alive ? "" : ", gone");
         break;
 

@@ -3,7 +3,8 @@
 # the module while the BigQuery stand-in fails, and hand-written ones in the
 # documented format; listed, then replayed into the stand-in over HTTP (it
 # checks the JWT, the paths and every row against sql/schemas).  Claims of
-# live and dead processes, .part files, malformed lines, 503 then recovery,
+# live and dead processes, .part files, upload journals, malformed lines
+# (dead letters of an unknown table among them), 503 then recovery,
 # BigQuery failing for good (rows put back), invalid rows to dead letter,
 # --dead-letter replay, --dry-run, and bad arguments.
 
@@ -172,7 +173,7 @@ H
          'a header line');
     like($out, qr/^\S+\.spool\s+ready\s+\d+\s+0\s+0\s+\d+\s+2024-11-24T/m,
          'a line per file');
-    like($out, qr/^total: \d+ spool files \(\d+ ready, 0 being written, 0 claimed\), 40 rows \(events 40, email_clicks 0\), 0 malformed lines, $bytes bytes/m,
+    like($out, qr/^total: \d+ spool files \(\d+ ready, 0 being written, 0 claimed, 0 journals\), 40 rows \(events 40, email_clicks 0\), 0 malformed lines, $bytes bytes/m,
          'the totals line');
 
     my $err;
@@ -297,6 +298,130 @@ subtest 'claims: live ones and .part files left alone, dead claims taken' => sub
               'those two files deleted, the others left');
     is(read_file("$d/$_"), $before{$_}, "$_ unchanged")
         for ($live_claim, $live_part, $dead_part);
+};
+
+# --- upload journals -------------------------------------------------------
+
+# journal_file($dir, $pid, @lines): "<UTC time>-<pid>-<seq>.journal"
+sub journal_file {
+    my ($dir, $pid, @lines) = @_;
+    my $name = sprintf '20241124T10%04dZ-%d-%06d.journal', $n_file, $pid,
+                       $n_file;
+    $n_file++;
+    write_file("$dir/$name", join '', @lines);
+    return $name;
+}
+
+subtest 'journals: listed with their worker, live or gone, and their rows; replay leaves them' => sub {
+    $bq->reset;
+    my $d = spool_dir();
+    my $dead = dead_pid();
+    my $ready = spool_file($d, '', 4242, line(events => ev_row('jn-1')));
+    # a live worker's journal may end in a line still being written
+    my $live = journal_file($d, $$, line(events => ev_row('jn-live-1')),
+                            line(email_clicks => click_row('jn-live-c')),
+                            'events {"event_id":"jn-li');
+    my @gone_rows = (ev_row('jn-gone-1'), ev_row('jn-gone-2'));
+    my $gone = journal_file($d, $dead, map { line(events => $_) } @gone_rows);
+    my %before = map { $_ => read_file("$d/$_") } $live, $gone;
+
+    my ($rc, $doc, $err) = ls_json($d);
+    is($rc, 0, 'ls exits 0') or diag($err);
+    my %st = map { $_->{name} => $_ } @{ $doc->{files} };
+    is_deeply([map { $_->{name} } @{ $doc->{files} }], [$ready, $live, $gone],
+              'listed with the spool files, oldest first');
+    is_deeply([@{ $st{$live} }{qw(state pid)}], ['journal', $$],
+              'a journal of a live pid');
+    ok($st{$live}{pid_alive}, '... alive');
+    is_deeply($st{$live}{rows}, { events => 1, email_clicks => 1 },
+              '... its whole rows (not the line being written)');
+    is($st{$live}{malformed}, 0, '... nothing malformed');
+    is($st{$live}{bytes}, length $before{$live}, '... its bytes');
+    is_deeply([@{ $st{$gone} }{qw(state pid)}], ['journal', $dead],
+              'a journal of a dead pid');
+    ok(!$st{$gone}{pid_alive}, '... gone');
+    is_deeply($st{$gone}{rows}, { events => 2, email_clicks => 0 }, '... its rows');
+    my @times = sort map { $_->{event_time} } @gone_rows;
+    is_deeply([@{ $st{$gone} }{qw(oldest_event_time newest_event_time)}], \@times,
+              '... its oldest and newest event time');
+    my $t = $doc->{totals};
+    is_deeply([@$t{qw(files ready writing claimed journal)}], [3, 1, 0, 0, 2],
+              'totals: 3 files, 2 of them journals');
+    is_deeply($t->{rows}, { events => 4, email_clicks => 1 },
+              'totals: the journals\' rows too');
+    my $bytes = 0;
+    $bytes += -s "$d/$_" for $ready, $live, $gone;
+    is($t->{bytes}, $bytes, 'totals: their bytes too');
+
+    my $out;
+    ($rc, $out) = oie('spool', 'ls', $d);
+    is($rc, 0, 'ls (table) exits 0');
+    like($out, qr/^\Q$live\E\s+journal \(pid $$\)\s+1\s+1\s+0\s/m,
+         'text: journal (pid N), its rows');
+    like($out, qr/^\Q$gone\E\s+journal \(pid $dead, gone\)\s+2\s+0\s+0\s/m,
+         'text: journal (pid N, gone)');
+    like($out, qr/^total: 3 spool files \(1 ready, 0 being written, 0 claimed, 2 journals\), 5 rows \(events 4, email_clicks 1\)/m,
+         'text: the totals');
+
+    ($rc, $out, $err) = oie('spool', 'replay', $d, @BQ);
+    is($rc, 0, 'replay exits 0') or diag($err);
+    is_deeply(stored('events'), { 'jn-1' => 1 }, 'replay sent the spool file alone');
+    is_deeply(names($d), [sort $live, $gone], 'the journals are left to nginx');
+    is(read_file("$d/$_"), $before{$_}, "$_ unchanged") for $live, $gone;
+};
+
+subtest 'journals written by nginx while its uploads hang' => sub {
+    $bq->reset;
+    my $spool = tmpdir();
+    my $ng = OIE::Nginx->new(workers => 1, http => <<"H");
+        oie_zone oie 4m;
+        oie_sink bigquery project=@{[ $bq->project ]} dataset=@{[ $bq->dataset ]}
+                 credentials=@{[ $bq->key_file ]}
+                 endpoint=@{[ $bq->url ]}/bigquery/v2 timeout=60s;
+        oie_spool $spool max_size=64m;
+        oie_batch rows=10 interval=20ms;
+H
+    $ng->start;
+    $bq->fault(action => 'stall', count => 1_000_000);
+
+    my $sent = 0;
+    for my $i (1 .. 20) {
+        my ($code) = $ng->request('POST', '/t',
+            headers => { 'Content-Type' => 'application/json' },
+            body => body(event(visitorId => "jn-ng-$i",
+                               timestamp => 1732406400000 + $i * 1000)));
+        $sent++ if $code == 204;
+    }
+    is($sent, 20, 'nginx took 20 events');
+
+    my ($doc, @journals);
+    ok($bq->wait_for(sub {
+           my ($rc, $out) = oie('spool', 'ls', $spool, '--json');
+           $doc = eval { $JSON->decode($out) } or return;
+           @journals = grep { $_->{state} eq 'journal' } @{ $doc->{files} };
+           my $n = 0;
+           $n += $_->{rows}{events} for @journals;
+           return $n == 20;
+       }, 60), 'ls: the 20 rows are in journals while the uploads hang')
+        or diag($JSON->encode($doc // {}));
+    my %workers = map { $_ => 1 } $ng->worker_pids;
+    ok(@journals >= 1, scalar(@journals) . ' journals');
+    for my $j (@journals) {
+        like($j->{name}, qr/^\d{8}T\d{6}Z-$j->{pid}-\d{6}\.journal$/,
+             "$j->{name}: named after its worker");
+        ok($workers{ $j->{pid} } && $j->{pid_alive},
+           "... pid $j->{pid}, a live worker");
+    }
+    is($doc->{totals}{journal}, scalar @journals, 'totals: the journals');
+    is($doc->{totals}{rows}{events}, 20, 'totals: their 20 rows');
+
+    # BigQuery answers again: the rows are stored and the journals go
+    $bq->reset;
+    $bq->wait_rows('events', 20, 60);
+    my @ng = grep { $_->{json}{visitor_id} =~ /^jn-ng-/ } @{ $bq->rows('events') };
+    is(scalar @ng, 20, 'the 20 rows stored');
+    ok($bq->wait_for(sub { !glob("$spool/*.journal") }, 30), 'the journals deleted');
+    $ng->quit;
 };
 
 # --- malformed lines --------------------------------------------------------
@@ -508,6 +633,51 @@ subtest 'invalid rows to dead letter; --dead-letter replays them once fixed' => 
     $dl = dead_letters("$d/dead-letter/events.ndjson");
     is(scalar @$dl, 1, 'only the text row is left');
     is($dl->[0]{row}, 'events {x', 'that one');
+};
+
+subtest 'ls: a dead letter of an unknown table is malformed, as replay says' => sub {
+    $bq->reset;
+    my $d = spool_dir();
+    my $ev = "$d/dead-letter/events.ndjson";
+    write_file($ev, join '',
+        map { $JSON->encode($_) . "\n" }
+            { table => 'events', error => [], row => ev_row('ut-1') },
+            { table => 'sessions', error => [], row => ev_row('ut-2') },
+            { error => [], row => ev_row('ut-3') },
+            { table => 'events', error => [], row => ev_row('ut-4') });
+    # replay keeps a line of no table with "table": null: still counted
+    write_file("$d/dead-letter/malformed.ndjson",
+               $JSON->encode({ table => undef, error => [{ reason => 'malformed' }],
+                               row => 'bogus {"a":1}' }) . "\n");
+
+    my ($rc, $doc, $err) = ls_json($d);
+    is($rc, 3, 'ls exits 3: lines are malformed') or diag($err);
+    like($err, qr/^oie: \Q$ev\E:2:1: unknown table 'sessions' \(events or email_clicks\)$/m,
+         'line 2 (table "sessions") reported as FILE:LINE:COLUMN');
+    like($err, qr/^oie: \Q$ev\E:3:1: not a dead letter: "table" is not/m,
+         'line 3 (no "table") too');
+    my %dl = map { $_->{name} => $_ } @{ $doc->{dead_letters} };
+    is($dl{'events.ndjson'}{rows}, 2, 'events.ndjson: the 2 good rows');
+    is($dl{'events.ndjson'}{malformed}, 2, 'events.ndjson: 2 malformed');
+    is($dl{'malformed.ndjson'}{rows}, 1, 'malformed.ndjson: its line of no table');
+    is($doc->{totals}{dead_letter_rows}, 3, 'totals: 3 dead letters');
+    is($doc->{totals}{dead_letter_malformed}, 2, 'totals: 2 malformed');
+
+    my $out;
+    ($rc, $out) = oie('spool', 'ls', $d);
+    is($rc, 3, 'ls (table) exits 3 too');
+    like($out, qr{^dead-letter/events\.ndjson\s+dead letters\s+2\s+2\s}m,
+         'text: 2 rows, 2 malformed');
+    like($out, qr/2 malformed lines, \d+ bytes; dead letters: 3 rows in 2 files$/m,
+         'text: the totals');
+
+    # replay reads the same lines the same way
+    ($rc, $out, $err) = oie('spool', 'replay', $d, @BQ, '--dead-letter', '--dry-run');
+    is($rc, 3, 'replay --dead-letter --dry-run: exit 3') or diag($err);
+    like($err, qr/\Q$ev\E:2:1: not a dead letter/, 'replay: line 2 malformed');
+    like($err, qr/\Q$ev\E:3:1: not a dead letter/, 'replay: line 3 malformed');
+    like($err, qr/would send 2 rows \(events 2, email_clicks 0\); 2 malformed lines/,
+         'replay: the 2 good rows');
 };
 
 subtest '--dry-run reads and checks, and changes nothing' => sub {
