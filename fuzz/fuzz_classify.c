@@ -215,6 +215,29 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ci.campaign_hits = fuzz_byte(&in);
     ci.webdriver = (b >> 3) & 1;
 
+    /* the user agent cache (kept across inputs, as a worker keeps it)
+     * answers what matching answers */
+    {
+        static oie_ua_cache_t  cache;
+        oie_classify_in_t      cached, plain;
+
+        cached = ci;
+        plain = ci;
+        oie_classify_memo_ua(&cached, &cache);
+        oie_classify_memo_ua(&plain, NULL);
+
+        FUZZ_CHECK(cached.ua_memo == plain.ua_memo);
+        FUZZ_CHECK(!plain.ua_memo
+                   || (cached.ua_rule == plain.ua_rule
+                       && cached.ua_browser == plain.ua_browser));
+
+        /* a second time, now from the cache */
+        oie_classify_memo_ua(&cached, &cache);
+        FUZZ_CHECK(!plain.ua_memo
+                   || (cached.ua_rule == plain.ua_rule
+                       && cached.ua_browser == plain.ua_browser));
+    }
+
     rc = oie_classify((b & 0x80) ? NULL : &conf, &ci, &out);
 
     if (ci.kind == 0) {

@@ -161,6 +161,9 @@ static const oie_field_t  oie_fields[OIE_F_N] = {
 
 static unsigned char  oie_field_head[OIE_FIELD_BUCKETS];   /* index + 1 */
 static unsigned char  oie_field_next[OIE_F_N];
+/* by type bit: the fields the type has, and the ones it must carry */
+static uint32_t       oie_type_fields[8];
+static uint32_t       oie_type_required[8];
 static int            oie_fields_ready;
 
 
@@ -178,6 +181,16 @@ oie_fields_init(void)
                            oie_fields[i].wire_len);
         oie_field_next[i] = oie_field_head[h];
         oie_field_head[h] = (unsigned char) (i + 1);
+
+        for (h = 0; h < 8; h++) {
+            if (oie_fields[i].types & (1u << h)) {
+                oie_type_fields[h] |= 1u << i;
+            }
+
+            if (oie_fields[i].required & (1u << h)) {
+                oie_type_required[h] |= 1u << i;
+            }
+        }
     }
 
     oie_fields_ready = 1;
@@ -675,10 +688,12 @@ oie_read_event(oie_reader_t *r, oie_wire_event_t *ev)
     unsigned    h;
     oie_jval_t  key, skip;
 
-    /* only the kinds: a value's other members are read only for the kind
-     * the reader gave it, and set with it */
-    for (i = 0; i < OIE_F_N; i++) {
-        ev->f[i].kind = OIE_J_ABSENT;
+    /* only the kinds of the fields the event's last use set: a value's
+     * other members are read only for the kind the reader gave it, and set
+     * with it */
+    while (ev->present) {
+        ev->f[__builtin_ctz(ev->present)].kind = OIE_J_ABSENT;
+        ev->present &= ev->present - 1;
     }
 
     ev->type = 0;
@@ -750,6 +765,8 @@ oie_read_event(oie_reader_t *r, oie_wire_event_t *ev)
             if (ev->f[i].kind != OIE_J_ABSENT) {
                 return oie_fail(r, "duplicate object key");
             }
+
+            ev->present |= 1u << i;
 
             if (oie_read_value(r, &ev->f[i]) != 0) {
                 return -1;
@@ -824,8 +841,9 @@ oie_json_error(oie_wire_batch_t *b, oie_reader_t *r)
 static int
 oie_check_event(oie_wire_batch_t *b, size_t idx)
 {
-    int                 i;
+    int                 i, t;
     long                n;
+    uint32_t            todo;
     unsigned            mask;
     unsigned char       name[33];
     oie_wire_event_t   *ev;
@@ -872,14 +890,17 @@ oie_check_event(oie_wire_batch_t *b, size_t idx)
     }
 
     ev->type = mask;
+    t = __builtin_ctz(mask);
 
-    for (i = 1; i < OIE_F_N; i++) {
+    /* in field order: the ones the event has and its type takes, and the
+     * ones its type needs */
+    todo = ((ev->present & oie_type_fields[t]) | oie_type_required[t])
+           & ~1u;
+
+    for ( /* void */ ; todo; todo &= todo - 1) {
+        i = __builtin_ctz(todo);
         f = &oie_fields[i];
         v = &ev->f[i];
-
-        if (!(f->types & mask)) {
-            continue;
-        }
 
         if (v->kind == OIE_J_ABSENT || v->kind == OIE_J_NULL) {
             if (!(f->required & mask)) {
@@ -1642,6 +1663,7 @@ oie_event_row(const oie_wire_event_t *ev, const oie_row_ctx_t *ctx,
     unsigned char *buf, size_t cap)
 {
     int                 i;
+    uint32_t            todo;
     oie_out_t           o;
     oie_jval_t          bare;
     const oie_type_t   *t;
@@ -1674,13 +1696,16 @@ oie_event_row(const oie_wire_event_t *ev, const oie_row_ctx_t *ctx,
     v = &ev->f[OIE_F_URL];
     oie_put_raw(&o, OIE_KEY("url"), v->raw, v->len);
 
-    for (i = OIE_F_LEAD_ID; i < OIE_F_N; i++) {
+    /* the optional columns: the fields the event has and its type takes */
+    todo = ev->present & oie_type_fields[__builtin_ctz(ev->type)]
+           & ~((1u << OIE_F_LEAD_ID) - 1);
+
+    for ( /* void */ ; todo; todo &= todo - 1) {
+        i = __builtin_ctz(todo);
         f = &oie_fields[i];
         v = &ev->f[i];
 
-        if (!(f->types & ev->type) || v->kind == OIE_J_ABSENT
-            || v->kind == OIE_J_NULL)
-        {
+        if (v->kind == OIE_J_NULL) {
             continue;
         }
 

@@ -89,6 +89,7 @@ enum {
 
 typedef struct {
     oie_jval_t            f[OIE_F_N];
+    uint32_t              present; /* a bit for each field in f given */
     unsigned              type;    /* OIE_T_* bit, after checking */
 } oie_wire_event_t;
 
@@ -119,7 +120,8 @@ typedef struct {
 
 
 /*
- * Parses and checks a whole body.  Returns OIE_EVENT_OK, or the kind of
+ * Parses and checks a whole body.  b starts zeroed (static, or memset)
+ * before its first parse; a parse resets only what the last one set.  Returns OIE_EVENT_OK, or the kind of
  * error with b->message saying what and where ("event 3: ...").
  */
 int oie_event_parse(const unsigned char *body, size_t len,
