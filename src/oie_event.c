@@ -1491,6 +1491,37 @@ typedef struct {
 } oie_out_t;
 
 
+/* a copy in line: most columns are a few bytes, below a call's cost */
+static inline void
+oie_copy(unsigned char *dst, const void *src, size_t n)
+{
+    uint64_t              a, b;
+    uint32_t              c, d;
+    const unsigned char  *s = src;
+
+    if (n >= 8 && n <= 16) {
+        memcpy(&a, s, 8);
+        memcpy(&b, s + n - 8, 8);
+        memcpy(dst, &a, 8);
+        memcpy(dst + n - 8, &b, 8);
+
+    } else if (n >= 4 && n < 8) {
+        memcpy(&c, s, 4);
+        memcpy(&d, s + n - 4, 4);
+        memcpy(dst, &c, 4);
+        memcpy(dst + n - 4, &d, 4);
+
+    } else if (n < 4) {
+        while (n--) {
+            *dst++ = *s++;
+        }
+
+    } else {
+        memcpy(dst, s, n);
+    }
+}
+
+
 static inline int
 oie_room(oie_out_t *o, size_t n)
 {
@@ -1507,7 +1538,7 @@ static inline void
 oie_put(oie_out_t *o, const void *s, size_t n)
 {
     if (oie_room(o, n)) {
-        memcpy(o->p, s, n);
+        oie_copy(o->p, s, n);
         o->p += n;
     }
 }
@@ -1525,10 +1556,10 @@ oie_put_raw(oie_out_t *o, const char *key, size_t key_len,
     }
 
     p = o->p;
-    memcpy(p, key, key_len);
+    oie_copy(p, key, key_len);
     p += key_len;
     *p++ = '"';
-    memcpy(p, s, len);
+    oie_copy(p, s, len);
     p += len;
     *p++ = '"';
     o->p = p;
@@ -1600,7 +1631,7 @@ static void
 oie_put_time(oie_out_t *o, const char *key, size_t key_len, int64_t ms)
 {
     if (oie_room(o, key_len + 26)) {
-        memcpy(o->p, key, key_len);
+        oie_copy(o->p, key, key_len);
         o->p += key_len;
         *o->p++ = '"';
         o->p = oie_iso_time(o->p, ms);
