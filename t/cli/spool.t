@@ -220,22 +220,52 @@ H
     $post->('full', 40);
     ok($bq->wait_for(sub { ($ng->status->{dropped} // 0) > 0 }, 60),
        'the spool filled: rows dropped (' . ($ng->status->{dropped} // 0) . ')');
-    # an operator takes the ready files away to replay them elsewhere
-    ok($bq->wait_for(sub { grep { /\.spool$/ } @{ names($spool) } }, 30),
-       'ready spool files');
-    rename("$spool/$_", "$moved/$_") for grep { /\.spool$/ } @{ names($spool) };
-    my $dropped = $ng->status->{dropped};
-    my $spooled = $ng->status->{spool}{rows_spooled};
-    sleep 1.1;      # the counter is counted again at most once a second
+    # an operator takes the files away to replay them elsewhere, each one
+    # once it is ready, until every row of those requests is accounted for:
+    # none left in the ring or in an upload (its journal: uploads retry for
+    # seconds, then spool or drop their rows), none in a file being written
+    # (.part) or in one nginx is replaying (a claim, put back when it fails)
+    my $emptied = $bq->wait_for(sub {
+        rename("$spool/$_", "$moved/$_")
+            for grep { /\.spool$/ } @{ names($spool) };
+        $ng->status->{ring}{events} == 0 && !@{ names($spool) };
+    }, 120);
+    ok($emptied, 'the spool emptied from outside, nothing in flight')
+        or diag("left: @{ names($spool) }");
+    my $s = $ng->status;
+    my ($dropped, $spooled) = ($s->{dropped}, $s->{spool}{rows_spooled});
+    # nginx counts the files again at most once a second, by its clock (the
+    # one uptime_ms is read from): a second of it since it last refused rows
+    ok($bq->wait_for(sub {
+           $ng->status->{uptime_ms} >= $s->{uptime_ms} + 1000 }, 60),
+       'a second later by nginx\'s clock');
     $post->('after', 1);
     ok($bq->wait_for(sub { $ng->status->{spool}{rows_spooled} >= $spooled + 100 }, 30),
        'new rows go to the spool again');
+    is($ng->status->{spool}{rows_spooled}, $spooled + 100, '... those 100');
     is($ng->status->{dropped}, $dropped, 'none dropped');
+    my %after;
+    $bq->wait_for(sub {
+        %after = ();
+        for my $f (grep { /\.spool/ } @{ names($spool) }) {
+            open my $fh, '<', "$spool/$f" or return 0;   # renamed: again
+            while (my $l = <$fh>) {
+                my ($t, $j) = split / /, $l, 2;
+                $after{ $JSON->decode($j)->{visitor_id} }++ if $t eq 'events';
+            }
+        }
+        return 1;
+    }, 30);
+    is_deeply(\%after, { map { ("after-1-$_" => 1) } 1 .. 100 },
+              'the spool files hold the 100 new rows, once each');
     like($ng->error_log, qr/the spool holds \d+ bytes, not \d+: files went without the module/,
          'the recount is logged');
     $bq->clear_faults;
     my ($rc, $out, $err) = oie('spool', 'replay', $moved, @BQ);
     is($rc, 0, 'the moved files replay elsewhere') or diag($err);
+    is(scalar(grep { $_->{json}{visitor_id} =~ /^full-/ }
+              @{ $bq->rows('events') }), $spooled,
+       "all $spooled rows nginx spooled before");
     $ng->quit;
 };
 
