@@ -381,6 +381,66 @@ test_plain(void)
 }
 
 
+/* not a test: what parsing and writing the row of make bench's event cost
+ * here (built -O1, hot in cache; under load the caches are colder) */
+static void
+bench(void)
+{
+    int                   i, n;
+    double                parse, rowt;
+    size_t                len;
+    oie_row_ctx_t         ctx;
+    struct timespec       t0, t1, t2;
+    static unsigned char  buf[65536];
+    static const char     body[] =
+        "{\"events\":[{\"type\":\"pageview\",\"timestamp\":1732406400000,"
+        "\"sessionId\":\"s_8f2k1m\",\"visitorId\":\"aB3dE9x\","
+        "\"leadId\":\"aB3dE9x\",\"url\":\"https://example.com/pricing?"
+        "utm_source=email&utm_medium=cold-email\",\"referrer\":"
+        "\"https://mail.google.com/\",\"title\":\"Pricing - Example\","
+        "\"utmSource\":\"email\",\"utmMedium\":\"cold-email\","
+        "\"utmCampaign\":\"q1-outbound\"}],\"meta\":{\"sentAt\":"
+        "1732406400100}}";
+
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.event_id = (const unsigned char *) "0123456789abcdef0123456789abcdef";
+    ctx.event_id_len = 32;
+    ctx.received_ms = 1732406400123LL;
+    ctx.sent_at = 1732406400100LL;
+    ctx.ip = (const unsigned char *) "192.0.2.1";
+    ctx.ip_len = 9;
+    ctx.user_agent = (const unsigned char *) "Mozilla/5.0 (X11; Linux x86_64) "
+        "AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36";
+    ctx.user_agent_len = strlen((const char *) ctx.user_agent);
+    ctx.traffic_class = "human";
+    ctx.traffic_reasons = (const unsigned char *) "[]";
+    ctx.traffic_reasons_len = 2;
+
+    n = 200000;
+    len = 0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+
+    for (i = 0; i < n; i++) {
+        len += oie_event_parse((const unsigned char *) body, sizeof(body) - 1,
+                               &b);
+    }
+
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+
+    for (i = 0; i < n; i++) {
+        len += oie_event_row(&b.ev[0], &ctx, buf, sizeof(buf));
+    }
+
+    clock_gettime(CLOCK_MONOTONIC, &t2);
+
+    parse = ((t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec)) / n;
+    rowt = ((t2.tv_sec - t1.tv_sec) * 1e9 + (t2.tv_nsec - t1.tv_nsec)) / n;
+
+    printf("# make bench's event (%zu bytes): parse %.0f ns, row %.0f ns\n",
+           sizeof(body) - 1, parse, rowt);
+}
+
+
 int
 main(void)
 {
@@ -390,5 +450,6 @@ main(void)
     test_limits();
     test_time();
     test_plain();
+    bench();
     return done_testing();
 }
