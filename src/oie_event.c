@@ -199,24 +199,9 @@ oie_read_event(oie_reader_t *r, oie_wire_event_t *ev)
     for ( ;; ) {
         oie_skip_ws(r);
 
-        if (r->p >= r->end || *r->p != '"') {
-            return oie_fail(r, "expected a key");
-        }
-
-        memset(&key, 0, sizeof(key));
-
-        if (oie_read_string(r, &key) != 0) {
+        if (oie_read_key(r, &key) != 0) {
             return -1;
         }
-
-        oie_skip_ws(r);
-
-        if (r->p >= r->end || *r->p != ':') {
-            return oie_fail(r, "expected ':'");
-        }
-
-        r->p++;
-        oie_skip_ws(r);
 
         /* an unescaped key is compared only with the fields of its hash;
          * an escaped one (rare) with all */
@@ -575,26 +560,9 @@ oie_event_parse(const unsigned char *body, size_t len, oie_wire_batch_t *b)
     for ( ;; ) {
         oie_skip_ws(&r);
 
-        if (r.p >= r.end || *r.p != '"') {
-            r.error = "expected a key";
+        if (oie_read_key(&r, &key) != 0) {
             return oie_json_error(b, &r);
         }
-
-        memset(&key, 0, sizeof(key));
-
-        if (oie_read_string(&r, &key) != 0) {
-            return oie_json_error(b, &r);
-        }
-
-        oie_skip_ws(&r);
-
-        if (r.p >= r.end || *r.p != ':') {
-            r.error = "expected ':'";
-            return oie_json_error(b, &r);
-        }
-
-        r.p++;
-        oie_skip_ws(&r);
 
         if (oie_key_is(&key, OIE_LIT("events"))) {
             if (seen_events++) {

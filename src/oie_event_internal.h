@@ -94,6 +94,10 @@ int oie_fail(oie_reader_t *r, const char *why);
 int oie_read_value(oie_reader_t *r, oie_jval_t *v);
 int oie_read_string(oie_reader_t *r, oie_jval_t *v);
 
+/* a member's key and its colon, at the key's opening quote; leaves r->p at
+ * the value */
+int oie_read_key(oie_reader_t *r, oie_jval_t *key);
+
 /* one UTF-8 sequence at p (lead byte >= 0x80); its length, or 0 if bad */
 size_t oie_utf8_seq(const unsigned char *p, const unsigned char *end);
 

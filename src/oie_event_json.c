@@ -227,6 +227,26 @@ oie_read_string(oie_reader_t *r, oie_jval_t *v)
 }
 
 
+/* one or more digits at *pp (a fraction's, an exponent's) */
+static int
+oie_read_digits(oie_reader_t *r, const unsigned char **pp)
+{
+    const unsigned char  *p = *pp;
+
+    if (p >= r->end || *p < '0' || *p > '9') {
+        r->p = p;
+        return oie_fail(r, "bad number");
+    }
+
+    while (p < r->end && *p >= '0' && *p <= '9') {
+        p++;
+    }
+
+    *pp = p;
+    return 0;
+}
+
+
 static int
 oie_read_number(oie_reader_t *r, oie_jval_t *v)
 {
@@ -259,13 +279,8 @@ oie_read_number(oie_reader_t *r, oie_jval_t *v)
         v->is_int = 0;
         p++;
 
-        if (p >= r->end || *p < '0' || *p > '9') {
-            r->p = p;
-            return oie_fail(r, "bad number");
-        }
-
-        while (p < r->end && *p >= '0' && *p <= '9') {
-            p++;
+        if (oie_read_digits(r, &p) != 0) {
+            return -1;
         }
     }
 
@@ -277,13 +292,8 @@ oie_read_number(oie_reader_t *r, oie_jval_t *v)
             p++;
         }
 
-        if (p >= r->end || *p < '0' || *p > '9') {
-            r->p = p;
-            return oie_fail(r, "bad number");
-        }
-
-        while (p < r->end && *p >= '0' && *p <= '9') {
-            p++;
+        if (oie_read_digits(r, &p) != 0) {
+            return -1;
         }
     }
 
@@ -374,24 +384,9 @@ oie_read_container(oie_reader_t *r, oie_jval_t *v)
         oie_skip_ws(r);
 
         if (object) {
-            if (r->p >= r->end || *r->p != '"') {
-                return oie_fail(r, "expected a key");
-            }
-
-            memset(&key, 0, sizeof(key));
-
-            if (oie_read_string(r, &key) != 0) {
+            if (oie_read_key(r, &key) != 0) {
                 return -1;
             }
-
-            oie_skip_ws(r);
-
-            if (r->p >= r->end || *r->p != ':') {
-                return oie_fail(r, "expected ':'");
-            }
-
-            r->p++;
-            oie_skip_ws(r);
         }
 
         memset(&item, 0, sizeof(item));
@@ -462,6 +457,32 @@ oie_read_value(oie_reader_t *r, oie_jval_t *v)
     default:
         return oie_read_number(r, v);
     }
+}
+
+
+int
+oie_read_key(oie_reader_t *r, oie_jval_t *key)
+{
+    if (r->p >= r->end || *r->p != '"') {
+        return oie_fail(r, "expected a key");
+    }
+
+    memset(key, 0, sizeof(oie_jval_t));
+
+    if (oie_read_string(r, key) != 0) {
+        return -1;
+    }
+
+    oie_skip_ws(r);
+
+    if (r->p >= r->end || *r->p != ':') {
+        return oie_fail(r, "expected ':'");
+    }
+
+    r->p++;
+    oie_skip_ws(r);
+
+    return 0;
 }
 
 
