@@ -76,6 +76,32 @@ static ngx_http_oie_spool_out_t  ngx_http_oie_spool_out = {
 static ngx_uint_t  ngx_http_oie_spool_seq;
 
 
+/*
+ * Raises the spool's byte count to at least what the files were found to
+ * hold, never lowers it.  Other processes may be at work (a worker
+ * respawned in place of a dead one, the master at a reload, a worker that
+ * returned a journal after this one read the directory), and a count too
+ * low keeps the spool from being replayed: replay waits for a count above
+ * 0.  A count too high comes down at the next recount.
+ */
+static void
+ngx_http_oie_spool_at_least(ngx_http_oie_shctx_t *sh, off_t total)
+{
+    ngx_atomic_uint_t  was;
+
+    for ( ;; ) {
+        was = sh->counters.spool_bytes;
+
+        if ((off_t) was >= total
+            || ngx_atomic_cmp_set(&sh->counters.spool_bytes, was,
+                                  (ngx_atomic_uint_t) total))
+        {
+            return;
+        }
+    }
+}
+
+
 ngx_int_t
 ngx_http_oie_spool_prepare(ngx_cycle_t *cycle)
 {
@@ -85,7 +111,6 @@ ngx_http_oie_spool_prepare(ngx_cycle_t *cycle)
     ngx_uint_t                 files;
     struct dirent             *de;
     ngx_core_conf_t           *ccf;
-    ngx_http_oie_shctx_t      *sh;
     ngx_http_oie_main_conf_t  *omcf;
 
     omcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_oie_module);
@@ -146,9 +171,7 @@ ngx_http_oie_spool_prepare(ngx_cycle_t *cycle)
 
     closedir(d);
 
-    /* counted afresh: what the files hold now */
-    sh = omcf->shm_zone->data;
-    sh->counters.spool_bytes = total;
+    ngx_http_oie_spool_at_least(omcf->shm_zone->data, total);
 
     if (files && ngx_process != NGX_PROCESS_WORKER) {
         ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
@@ -309,7 +332,7 @@ void
 ngx_http_oie_spool_adopt(ngx_log_t *log)
 {
     DIR                       *d;
-    off_t                      added;
+    off_t                      added, size, total;
     u_char                     path[NGX_MAX_PATH];
     struct dirent             *de;
     ngx_http_oie_main_conf_t  *omcf = ngx_http_oie_worker.omcf;
@@ -332,10 +355,14 @@ ngx_http_oie_spool_adopt(ngx_log_t *log)
 
     look.nnext = 0;
     added = 0;
+    total = 0;
 
     while ((de = readdir(d)) != NULL) {
-        (void) ngx_http_oie_spool_take_over(&omcf->spool.dir, de->d_name,
+        size = ngx_http_oie_spool_take_over(&omcf->spool.dir, de->d_name,
                                             &look, &added, log);
+        if (size > 0) {
+            total += size;
+        }
     }
 
     closedir(d);
@@ -345,6 +372,17 @@ ngx_http_oie_spool_adopt(ngx_log_t *log)
 
     if (added) {
         ngx_http_oie_count(spool_bytes, (ngx_atomic_int_t) added);
+    }
+
+    /*
+     * Files but a count of 0 (see ngx_http_oie_spool_at_least): replay
+     * would never start.  Only then: a count above 0 is left alone, as a
+     * writer's batch may be in the files before it is in the count.
+     */
+    if (ngx_http_oie_worker.sh->counters.spool_bytes == 0 && total > 0) {
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "oie: the spool holds %O bytes, counted 0", total);
+        ngx_http_oie_spool_at_least(ngx_http_oie_worker.sh, total);
     }
 }
 

@@ -359,7 +359,9 @@ fault 'a worker killed with SIGKILL while its uploads hang' => sub {
     ok((grep { $returned{$_} } @killed), 'the killed workers\' journals were returned for replay')
         or diag join "\n", grep { /oie:/ } split /\n/, $log;
     my $s = status_of($ng) // {};
-    ok(($s->{spool}{rows_replayed} // 0) > 0, "rows replayed ($s->{spool}{rows_replayed})");
+    ok(($s->{spool}{rows_replayed} // 0) > 0, "rows replayed ($s->{spool}{rows_replayed})")
+        or diag join "\n", "spool: " . join(' ', map { s{.*/}{}r } glob "$spool/*"),
+                "status: " . JSON::PP::encode_json($s), grep { /oie|signal/ } split /\n/, $ng->error_log;
     $bq->wait_for(sub { !glob("$spool/*.journal") && !glob("$spool/*.spool*") }, 20);
     is(scalar(() = glob "$spool/*.journal"), 0, 'no journal left once all is stored');
     $s = $bq->wait_for(sub { my $x = status_of($ng); $x && $x->{spool}{bytes} == 0 ? $x : undef }, 20);
