@@ -49,6 +49,25 @@ sub send_events {
 }
 
 # every tagged event stored exactly once
+# the pid of a process that is gone
+sub dead_pid {
+    my $pid = fork // die "fork: $!";
+    if (!$pid) { require POSIX; POSIX::_exit(0) }
+    waitpid $pid, 0;
+    return $pid;
+}
+
+# n spool lines (table, space, row) of events <tag>-1 .. <tag>-n
+sub spool_lines {
+    my ($tag, $pid, $n) = @_;
+    return map {
+        sprintf 'events {"event_id":"%s-%s-%d","event_type":"pageview",'
+              . '"event_time":"2024-11-24T00:00:00.000Z","received_at":"2024-11-24T00:00:01.000Z",'
+              . '"session_id":"s","visitor_id":"%s-%d","url":"https://e.example/"}' . "\n",
+              $tag, $pid, $_, $tag, $_
+    } 1 .. $n;
+}
+
 sub stored_once {
     my ($tag, $n, $what) = @_;
     my $rows = $bq->wait_rows('events', 0, 0);
@@ -270,15 +289,8 @@ subtest 'a running worker takes over the journal of a process that is gone' => s
     my $ng = bq_nginx(spool => $spool, workers => 2)->start;
     send_events($ng, 'ja-warm', 1);
     stored_once('ja-warm', 1, 'warm-up');
-    my $dead = fork // die "fork: $!";
-    if (!$dead) { require POSIX; POSIX::_exit(0) }
-    waitpid $dead, 0;
-    my @rows = map {
-        sprintf 'events {"event_id":"ja-%s-%d","event_type":"pageview",'
-              . '"event_time":"2024-11-24T00:00:00.000Z","received_at":"2024-11-24T00:00:01.000Z",'
-              . '"session_id":"s","visitor_id":"ja-%d","url":"https://e.example/"}' . "\n",
-              $dead, $_, $_
-    } 1 .. 7;
+    my $dead = dead_pid();
+    my @rows = spool_lines('ja', $dead, 7);
     my $journal = "$spool/20240101T000000Z-$dead-000001.journal";
     open my $fh, '>', $journal or die "$journal: $!";
     # the last line was being written when the process died
@@ -304,15 +316,10 @@ subtest 'a spool file the count missed is replayed all the same' => sub {
     my $ng = bq_nginx(spool => $spool, workers => 2)->start;
     send_events($ng, 'uc-warm', 1);
     stored_once('uc-warm', 1, 'warm-up');
-    my $dead = fork // die "fork: $!";
-    if (!$dead) { require POSIX; POSIX::_exit(0) }
-    waitpid $dead, 0;
+    my $dead = dead_pid();
     my $file = "$spool/20240101T000000Z-$dead-000001.spool";
     open my $fh, '>', "$file.tmp" or die "$file: $!";
-    printf $fh 'events {"event_id":"uc-%d","event_type":"pageview",'
-             . '"event_time":"2024-11-24T00:00:00.000Z","received_at":"2024-11-24T00:00:01.000Z",'
-             . '"session_id":"s","visitor_id":"uc-%d","url":"https://e.example/"}' . "\n", $_, $_
-        for 1 .. 5;
+    print $fh spool_lines('uc', $dead, 5);
     close $fh;
     rename "$file.tmp", $file or die "rename: $!";
     stored_once('uc', 5, 'an uncounted spool file, with no traffic');
