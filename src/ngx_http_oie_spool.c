@@ -82,7 +82,8 @@ static ngx_uint_t  ngx_http_oie_spool_seq;
  * respawned in place of a dead one, the master at a reload, a worker that
  * returned a journal after this one read the directory), and a count too
  * low keeps the spool from being replayed: replay waits for a count above
- * 0.  A count too high comes down at the next recount.
+ * 0.  A count too high comes down when it makes the spool look full: the
+ * recount before any refusal (ngx_http_oie_spool_recount).
  */
 static void
 ngx_http_oie_spool_at_least(ngx_http_oie_shctx_t *sh, off_t total)

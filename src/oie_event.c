@@ -139,25 +139,11 @@ oie_fields_init(void)
 static int
 oie_key_is(const oie_jval_t *key, const char *name, size_t len)
 {
-    uint64_t       a, b, c, d;
     unsigned char  buf[32];
     long           n;
 
     if (!key->escaped) {
-        if (key->len != len) {
-            return 0;
-        }
-
-        /* names of 8 to 16 bytes: two words that may overlap, in line */
-        if (len >= 8 && len <= 16) {
-            memcpy(&a, key->raw, 8);
-            memcpy(&b, name, 8);
-            memcpy(&c, key->raw + len - 8, 8);
-            memcpy(&d, name + len - 8, 8);
-            return a == b && c == d;
-        }
-
-        return memcmp(key->raw, name, len) == 0;
+        return key->len == len && memcmp(key->raw, name, len) == 0;
     }
 
     n = oie_event_string(key, buf, sizeof(buf));

@@ -146,6 +146,28 @@ oie_ls_time(oie_ls_stat_t *st, json_t *row)
 }
 
 
+/* a file of the listing read whole, its stat zeroed; -1 (and st->gone)
+ * when it went meanwhile (replayed or renamed), quietly */
+static int
+oie_ls_read(oie_spool_entry_t *e, oie_ls_stat_t *st, oie_file_t *file)
+{
+    int  rc;
+
+    memset(st, 0, sizeof(oie_ls_stat_t));
+
+    oie_quiet++;
+    rc = oie_file_read(file, e->path);
+    oie_quiet--;
+
+    if (rc != OIE_EXIT_OK) {
+        st->gone = 1;
+        return -1;
+    }
+
+    return 0;
+}
+
+
 /* the lines of one spool file, counted and checked */
 static void
 oie_ls_spool_file(oie_spool_entry_t *e, oie_ls_stat_t *st,
@@ -156,15 +178,9 @@ oie_ls_spool_file(oie_spool_entry_t *e, oie_ls_stat_t *st,
     oie_file_t         file;
     oie_spool_line_t   l;
 
-    memset(st, 0, sizeof(oie_ls_stat_t));
-
-    oie_quiet++;
-    if (oie_file_read(&file, e->path) != OIE_EXIT_OK) {
-        oie_quiet--;
-        st->gone = 1;         /* replayed or renamed meanwhile */
+    if (oie_ls_read(e, st, &file) != 0) {
         return;
     }
-    oie_quiet--;
 
     st->bytes = file.len;
     p = (char *) file.data;
@@ -213,15 +229,9 @@ oie_ls_dead_file(oie_spool_entry_t *e, oie_ls_stat_t *st,
     oie_file_t    file;
     json_error_t  jerr;
 
-    memset(st, 0, sizeof(oie_ls_stat_t));
-
-    oie_quiet++;
-    if (oie_file_read(&file, e->path) != OIE_EXIT_OK) {
-        oie_quiet--;
-        st->gone = 1;
+    if (oie_ls_read(e, st, &file) != 0) {
         return;
     }
-    oie_quiet--;
 
     st->bytes = file.len;
     p = (char *) file.data;
