@@ -128,3 +128,6 @@ if [ -x scripts/bench-redirect.sh ]; then
     echo
     scripts/bench-redirect.sh
 fi
+
+echo
+(cd pixel && node bench/eval.mjs)
