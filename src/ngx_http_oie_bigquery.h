@@ -117,6 +117,7 @@ typedef struct {
     size_t                      body_len;
     ngx_uint_t                  attempt;
     ngx_uint_t                  replay;         /* rows from a spool file */
+    ngx_uint_t                  pauses;         /* the sink's, when made */
     size_t                      replay_end;     /* file offset after them */
     ngx_event_t                 timer;          /* backoff, token wait */
     ngx_http_oie_curl_req_t    *req;
@@ -131,6 +132,7 @@ typedef struct {
     ngx_msec_t                  down_until;
     ngx_msec_t                  down_for;
     ngx_uint_t                  down;
+    ngx_uint_t                  pauses;         /* how many so far */
     ngx_http_oie_spool_file_t   replay;
     ngx_uint_t                  replaying;      /* a replay job is out */
     ngx_log_t                  *log;

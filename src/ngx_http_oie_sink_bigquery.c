@@ -175,6 +175,7 @@ ngx_http_oie_bq_job(ngx_http_oie_row_t *rows, ngx_uint_t n, ngx_uint_t table,
 
     job->table = table;
     job->nrows = n;
+    job->pauses = bq->pauses;
     job->timer.handler = ngx_http_oie_bq_send_handler;
     job->timer.data = &ngx_http_oie_timer_conn;
     job->timer.log = log;
@@ -396,6 +397,17 @@ ngx_http_oie_bq_retry(ngx_http_oie_bq_job_t *job, const char *why)
                             job->attempt, bq->conf->max_attempts, why);
 
     if (job->attempt >= bq->conf->max_attempts || ngx_http_oie_bq_exiting()) {
+        if (job->pauses != bq->pauses) {
+            /*
+             * A pause began since this job was made: its failure is not
+             * news.  Were it to lengthen the pause, the jobs in flight when
+             * BigQuery went away would double it one after another, and
+             * the sink would wait minutes after BigQuery came back.
+             */
+            ngx_http_oie_bq_give_up(job, 0);
+            return;
+        }
+
         bq->down_for = bq->down_for ? ngx_min(bq->down_for * 2,
                                               OIE_BQ_DOWN_MAX)
                                     : OIE_BQ_DOWN_MIN;
@@ -421,9 +433,14 @@ ngx_http_oie_bq_give_up(ngx_http_oie_bq_job_t *job, ngx_msec_t down_for)
     ngx_http_oie_row_t  *rows;
     ngx_http_oie_bq_t   *bq = &ngx_http_oie_bq;
 
-    if (down_for) {
+    if (down_for && !ngx_http_oie_bq_exiting()) {
         bq->down = 1;
         bq->down_until = ngx_current_msec + down_for;
+        bq->pauses++;
+
+        ngx_log_error(NGX_LOG_NOTICE, bq->log, 0,
+                      "oie: BigQuery uploads paused for %M ms, rows go to "
+                      "the spool meanwhile", down_for);
     }
 
     if (job->replay) {

@@ -79,8 +79,9 @@ sub stored_once {
         $seen{$_->{json}{visitor_id}}++ for grep { $_->{json}{visitor_id} =~ /^\Q$tag\E-\d+$/ } @$rows;
         keys(%seen) >= $n;
     }, 20);
-    is(scalar keys %seen, $n, "$what: all $n events stored");
-    is(scalar(grep { $_ > 1 } values %seen), 0, "$what: none stored twice");
+    my $all = is(scalar keys %seen, $n, "$what: all $n events stored");
+    my $once = is(scalar(grep { $_ > 1 } values %seen), 0, "$what: none stored twice");
+    return $all && $once;
 }
 
 subtest 'happy path: rows stored field by field, insertId = event_id' => sub {
@@ -198,6 +199,32 @@ subtest 'BigQuery down: spool grows; back: spool drains in order, once' => sub {
     is_deeply(\@order, [sort { $a <=> $b } @order], 'replayed in the order they came');
     $st = $bq->wait_for(sub { my $s = $ng->status; $s->{spool}{files} == 0 ? $s : undef }, 10);
     ok($st && $st->{spool}{rows_replayed} >= 1, 'spool files deleted once replayed');
+    $ng->quit;
+};
+
+subtest 'uploads in flight when BigQuery fails pause the sink once, not once each' => sub {
+    $bq->reset;
+    # four uploads of 50 rows out at once (the default concurrency=4)
+    my $ng = bq_nginx()->start;
+    $bq->fault(status => 503, reason => 'backendError', count => 100000);
+    my $ok = 0;
+    for my $r (1 .. 2) {
+        my ($code) = $ng->request('POST', '/t', headers => \%json,
+            body => body(map { event(visitorId => "once-" . ($r * 100 + $_)) } 1 .. 100));
+        $ok++ if $code == 204;
+    }
+    is($ok, 2, 'both batches answered 204');
+    # every upload failed its four attempts: all 200 rows are spooled
+    my $st = $bq->wait_for(sub { my $s = $ng->status; $s->{spool}{rows_spooled} >= 200 ? $s : undef }, 30);
+    ok($st, 'the rows of all four uploads went to the spool');
+    # BigQuery is back before the first pause (2 s) can have been probed
+    # twice: a probe in flight now succeeds on its retry
+    $bq->clear_faults;
+    my @pauses = $ng->error_log =~ /BigQuery uploads paused for (\d+) ms/g;
+    is("@pauses", '2000', 'one pause of 2 s: the other uploads in flight did not double it');
+    stored_once('once', 200, 'after the pause')
+        or diag(JSON::PP->new->canonical->encode($ng->status) . "\n"
+                . join "\n", grep { /oie:/ } split /\n/, $ng->error_log);
     $ng->quit;
 };
 
