@@ -1,7 +1,8 @@
 #!/usr/bin/perl
 # make bench, BigQuery part: sustained end-to-end throughput from /t into the
 # BigQuery stand-in (rows stored per second), with 1 and 2 workers, and /t
-# against a plain "return 204" in the same nginx while it runs.  Loopback
+# against a plain "return 204" in the same nginx while it runs (the same
+# POST, as in bench.sh; a GET's figure beside it).  Loopback
 # only; every load is bounded by BENCH_SECONDS.
 
 use strict;
@@ -73,9 +74,11 @@ H
         $pin = "$taskset -c 0";
     }
     sleep 0.5;
-    # /t with one event against return 204, while uploads run
-    my ($prps, $pp99) = wrk("http://127.0.0.1:@{[ $ng->port ]}/plain");
+    # /t with one event against return 204 (the same POST; and a GET),
+    # while uploads run
+    my ($prps, $pp99) = wrk("http://127.0.0.1:@{[ $ng->port ]}/plain", $one);
     my ($orps, $op99) = wrk("http://127.0.0.1:@{[ $ng->port ]}/t", $one);
+    my ($grps) = wrk("http://127.0.0.1:@{[ $ng->port ]}/plain");
     # then sustained throughput: batches of events, until all are stored
     my $st = $ng->status;
     my $accepted0 = $st->{accepted};
@@ -99,9 +102,10 @@ H
     }
     my $elapsed = $last - $t0;
     $st = $ng->status;
-    printf "  %d worker%s: return 204 %7.0f req/s p99 %-8s /t (1 event) %7.0f req/s p99 %-8s ratio %.2f\n",
+    printf "  %d worker%s: return 204 (POST) %7.0f req/s p99 %-8s /t (1 event) %7.0f req/s p99 %-8s ratio %.2f"
+         . " (against return 204 by GET, %.0f req/s: %.2f)\n",
         $workers, $workers > 1 ? 's' : ' ', $prps, $pp99, $orps, $op99,
-        $prps ? $orps / $prps : 0;
+        $prps ? $orps / $prps : 0, $grps, $grps ? $orps / $grps : 0;
     printf "             /t (%d events) %.0f req/s p99 %s: %d events accepted, stored in %.1fs = %.0f rows/s; spooled %d, dropped %d, lost %d\n",
         $per, $trps, $tp99, $accepted - $accepted0, $elapsed,
         $elapsed ? ($stored - $stored0b) / $elapsed : 0,

@@ -166,7 +166,7 @@ subtest 'clicks through either edge: each stored once' => sub {
             'edge ' . $_->port . ': accepted ' . ($st->{accepted} // '?')
             . ', dropped ' . ($st->{dropped} // '?') . ', spool '
             . JSON::PP->new->canonical->encode($st->{spool} // {}) . "\n"
-            . join "\n", grep { /\[(?:warn|error|crit|alert)\].*oie:/ }
+            . join "\n", grep { /\[(?:warn|error|crit|alert)\].*oie:|oie: BigQuery uploads paused/ }
                           split /\n/, $_->error_log
         } @edges;
     my %ids;
