@@ -57,7 +57,7 @@ sed -i "s#http://127.0.0.1\"#http://127.0.0.1:$PORT\"#" "$B/post.lua"
 # /t writes files, so on a fresh machine that cost would count against it.
 # Some RAM is written once and freed first, and the page cache takes those
 # pages.  BENCH_WARM_MB=0 skips it (and prints the cold figure).
-WARM=${BENCH_WARM_MB:-3072}
+WARM=${BENCH_WARM_MB:-4096}
 if [ "$WARM" -gt 0 ]; then
     echo "warming ${WARM} MB of RAM (BENCH_WARM_MB; 0 to skip)"
     perl -e '$_ = "\x01" x ($ARGV[0] * 1048576); 1' "$WARM"
