@@ -413,9 +413,22 @@ function checkValue(field, v, path, ctx) {
     return checkScalar(field, v, path, ctx);
 }
 
+// fields -> Map(lower-case name -> field), made once per schema, not per row
+const BY_NAME = new WeakMap();
+
+function fieldsByName(fields) {
+    let m = BY_NAME.get(fields);
+
+    if (m === undefined) {
+        m = new Map(fields.map((f) => [f.name.toLowerCase(), f]));
+        BY_NAME.set(fields, m);
+    }
+    return m;
+}
+
 function checkObject(fields, obj, prefix, ctx) {
     const errors = ctx.errors;
-    const byName = new Map(fields.map((f) => [f.name.toLowerCase(), f]));
+    const byName = fieldsByName(fields);
     const seen = new Map();
     const out = {};
 
