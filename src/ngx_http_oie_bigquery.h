@@ -117,7 +117,7 @@ typedef struct {
     size_t                      body_len;
     ngx_uint_t                  attempt;
     ngx_uint_t                  replay;         /* rows from a spool file */
-    ngx_uint_t                  pauses;         /* the sink's, when made */
+    ngx_uint_t                  pauses;         /* bq->pauses when made */
     size_t                      replay_end;     /* file offset after them */
     ngx_event_t                 timer;          /* backoff, token wait */
     ngx_http_oie_curl_req_t    *req;

@@ -397,12 +397,13 @@ ngx_http_oie_bq_retry(ngx_http_oie_bq_job_t *job, const char *why)
                             job->attempt, bq->conf->max_attempts, why);
 
     if (job->attempt >= bq->conf->max_attempts || ngx_http_oie_bq_exiting()) {
-        if (job->pauses != bq->pauses) {
+        if (job->pauses != bq->pauses || ngx_http_oie_bq_exiting()) {
             /*
              * A pause began since this job was made: its failure is not
              * news.  Were it to lengthen the pause, the jobs in flight when
              * BigQuery went away would double it one after another, and
-             * the sink would wait minutes after BigQuery came back.
+             * the sink would wait minutes after BigQuery came back.  An
+             * exiting worker pauses nothing either: it spools and goes.
              */
             ngx_http_oie_bq_give_up(job, 0);
             return;
