@@ -90,6 +90,7 @@ function parseCommandLine(argv) {
             'max-rows': { type: 'string', default: String(MAX_ROWS) },
             'max-bytes': { type: 'string', default: String(MAX_REQUEST_BYTES) },
             'keep-alive-timeout': { type: 'string', default: '60' },
+            'keep-rows': { type: 'string' },
             'parent-pid': { type: 'string' },
             quiet: { type: 'boolean', default: false },
             help: { type: 'boolean', default: false },
@@ -121,6 +122,8 @@ function parseCommandLine(argv) {
         maxBytes: intOption(values['max-bytes'], 'max-bytes', 1024, 1024 * MB),
         keepAliveTimeout: intOption(values['keep-alive-timeout'],
                                     'keep-alive-timeout', 1, 3600),
+        keepRows: values['keep-rows'] === undefined ? Infinity
+            : intOption(values['keep-rows'], 'keep-rows', 0, 2 ** 31),
         parentPid: values['parent-pid'] === undefined ? undefined
             : intOption(values['parent-pid'], 'parent-pid', 1, 2 ** 31),
         quiet: values.quiet,
@@ -142,6 +145,7 @@ const USAGE = `usage: node t/bqstub/server.mjs --key SA.json --schemas DIR [opti
   --max-rows N        rows per insertAll request (default ${MAX_ROWS})
   --max-bytes N       insertAll request size limit (default ${MAX_REQUEST_BYTES})
   --keep-alive-timeout S  idle keep-alive connection timeout (default 60)
+  --keep-rows N           keep only the newest N stored rows (default: all)
   --parent-pid PID    exit when this process is gone
   --quiet             no request log on stderr
 `;
@@ -152,6 +156,50 @@ const USAGE = `usage: node t/bqstub/server.mjs --key SA.json --schemas DIR [opti
 // 'soft' past `limit` and 'hard' past `hardLimit`. Past DRAIN_CAP the
 // connection is cut: nothing legitimate sends that much.
 const DRAIN_CAP = 256 * MB;
+
+// A large body is put together in a buffer kept for the next one: on some
+// machines (this project's CI among them) a fresh 300 KB allocation costs a
+// page fault per 4 KB, which was a millisecond per insertAll request.  The
+// buffer goes back with release() once the request has been answered.
+const POOL_MIN = 64 * 1024;
+const POOL_KEEP = 8;
+const bodyPool = [];
+
+function pooledBuffer(size) {
+    let i, buf;
+
+    for (i = bodyPool.length - 1; i >= 0; i--) {
+        if (bodyPool[i].length >= size) {
+            buf = bodyPool[i];
+            bodyPool.splice(i, 1);
+            return buf;
+        }
+    }
+    return Buffer.allocUnsafeSlow(Math.max(size, 1024 * 1024));
+}
+
+function joinChunks(chunks, size) {
+    let buf, off = 0;
+
+    if (size < POOL_MIN) {
+        return { size, buf: Buffer.concat(chunks, size), release() {} };
+    }
+    buf = pooledBuffer(size);
+    for (const c of chunks) {
+        c.copy(buf, off);
+        off += c.length;
+    }
+    return {
+        size,
+        buf: buf.subarray(0, size),
+        release() {
+            if (buf !== null && bodyPool.length < POOL_KEEP) {
+                bodyPool.push(buf);
+            }
+            buf = null;
+        },
+    };
+}
 
 function readBody(req, limit, hardLimit) {
     return new Promise((resolve, reject) => {
@@ -187,7 +235,7 @@ function readBody(req, limit, hardLimit) {
             } else if (size > limit) {
                 finish(null, { size, tooLarge: 'soft' });
             } else {
-                finish(null, { size, buf: Buffer.concat(chunks) });
+                finish(null, joinChunks(chunks, size));
             }
         });
         req.on('error', (e) => finish(e));
@@ -235,6 +283,7 @@ class Stub {
         this.timers = new Map();
         this.stalled = new Set();
         this.rows = [];
+        this.rowSeq = 0;
         this.seen = new Map();
         this.faults = { insertAll: [], token: [], metadata: [] };
         this.rejects = [];
@@ -647,13 +696,17 @@ class Stub {
                     seen.add(id);
                 }
                 this.rows.push({
-                    seq: this.rows.length + 1,
+                    seq: ++this.rowSeq,
                     table,
                     dataset,
                     insertId: id,
                     json: c.value,
                 });
                 stored += 1;
+            }
+            if (this.rows.length > this.opts.keepRows) {
+                // --keep-rows: only the newest are kept, for long benches
+                this.rows.splice(0, this.rows.length - this.opts.keepRows);
             }
             this.stats.rowsStored += stored;
             this.stats.duplicatesSkipped += dups;
@@ -803,6 +856,8 @@ class Stub {
                     `Not found: ${req.method} ${url.pathname} is not an API of the stand-in.`);
             }
         }
+        got.release?.();
+        body = undefined;
 
         const line = `${req.method} ${url.pathname} ${reply.status}`
             + (reply.note ? ` ${reply.note}` : '')

@@ -413,51 +413,64 @@ function checkValue(field, v, path, ctx) {
     return checkScalar(field, v, path, ctx);
 }
 
-// fields -> Map(lower-case name -> field), made once per schema, not per row
-const BY_NAME = new WeakMap();
+// What checkObject needs of a list of fields, made once per list, not per
+// row: the fields by lower-case name, which are REQUIRED, and per field the
+// mark of the last object that set it (to find a field set twice, under two
+// spellings, without a Map per row).
+const INFO = new WeakMap();
+let markSeq = 0;
 
-function fieldsByName(fields) {
-    let m = BY_NAME.get(fields);
+function fieldsInfo(fields) {
+    let info = INFO.get(fields);
 
-    if (m === undefined) {
-        m = new Map(fields.map((f) => [f.name.toLowerCase(), f]));
-        BY_NAME.set(fields, m);
+    if (info === undefined) {
+        info = {
+            byName: new Map(fields.map((f, i) => [f.name.toLowerCase(), i])),
+            required: fields.flatMap((f, i) => (f.mode === 'REQUIRED' ? [i] : [])),
+            marks: new Float64Array(fields.length),
+            keys: new Array(fields.length),
+        };
+        INFO.set(fields, info);
     }
-    return m;
+    return info;
 }
 
 function checkObject(fields, obj, prefix, ctx) {
     const errors = ctx.errors;
-    const byName = fieldsByName(fields);
-    const seen = new Map();
+    const info = fieldsInfo(fields);
+    const mark = ++markSeq;
     const out = {};
 
-    for (const [key, v] of Object.entries(obj)) {
-        const field = byName.get(key.toLowerCase());
-        const path = prefix + key;
+    for (const key of Object.keys(obj)) {
+        const i = info.byName.get(key) ?? info.byName.get(key.toLowerCase());
+        let field;
 
-        if (!field) {
+        if (i === undefined) {
             if (!ctx.ignoreUnknownValues) {
-                errors.push({ location: path, message: `no such field: ${path}.` });
+                errors.push({ location: prefix + key,
+                              message: `no such field: ${prefix + key}.` });
             }
             continue;
         }
-        if (seen.has(field.name)) {
+        field = fields[i];
+        if (info.marks[i] === mark) {
             errors.push({
-                location: path,
-                message: `Field ${path} appears more than once (as ${seen.get(field.name)}).`,
+                location: prefix + key,
+                message: `Field ${prefix + key} appears more than once`
+                         + ` (as ${info.keys[i]}).`,
             });
             continue;
         }
-        seen.set(field.name, key);
-        out[field.name] = checkValue(field, v, prefix + field.name, ctx);
+        info.marks[i] = mark;
+        info.keys[i] = key;
+        out[field.name] = checkValue(field, obj[key], prefix + field.name, ctx);
     }
 
-    for (const f of fields) {
-        if (f.mode === 'REQUIRED' && !seen.has(f.name)) {
+    for (const i of info.required) {
+        if (info.marks[i] !== mark) {
             errors.push({
-                location: prefix + f.name,
-                message: `Missing required field: ${prefix + f.name}.`,
+                location: prefix + fields[i].name,
+                message: `Missing required field: ${prefix + fields[i].name}.`,
             });
         }
     }

@@ -270,6 +270,39 @@ describe('storing and dedup', () => {
         assert.equal(rows[0].insertId, null);
     });
 
+    test('large bodies, several at once, are each read whole', async () => {
+        // bodies over 64 KB are put together in reused buffers: one request's
+        // rows must never show up in, or be cut by, another's
+        const batches = [1, 2, 3, 4, 5, 6].map((k) => {
+            const rows = [];
+            for (let i = 0; i < 400; i++) {
+                rows.push(eventRow({ title: `batch ${k} row ${i} ${'é'.repeat(k * 20)}` }));
+            }
+            return rows;
+        });
+        const replies = await Promise.all(batches.map(
+            (rows) => insertAll(stub, token, 'events', rowsOf(...rows))));
+        for (const r of replies) {
+            assert.equal(r.status, 200, r.text);
+            assert.equal(r.json.insertErrors, undefined, r.text);
+        }
+        const byId = new Map((await stored('events')).map((x) => [x.insertId, x.json]));
+        assert.equal(byId.size, 2400);
+        for (const rows of batches) {
+            for (const row of rows) {
+                assert.deepEqual(byId.get(row.event_id), row);
+            }
+        }
+        // and again, now that the buffers are reused
+        const again = batches.map((rows) => rows.map((row) => eventRow({ title: row.title })));
+        for (const rows of again) {
+            assert.equal((await insertAll(stub, token, 'events', rowsOf(...rows))).status, 200);
+        }
+        const all = new Map((await stored('events')).map((x) => [x.insertId, x.json]));
+        assert.equal(all.size, 4800);
+        assert.deepEqual(all.get(again[5][399].event_id), again[5][399]);
+    });
+
     test('reset forgets rows, insertIds and stats', async () => {
         const a = eventRow();
         await insertAll(stub, token, 'events', rowsOf(a));
@@ -339,5 +372,33 @@ describe('row errors', () => {
         const locs = r.json.insertErrors[0].errors.map((e) => e.location).sort();
         assert.deepEqual(locs, ['engaged_ms', 'session_id', 'webdriver']);
         assert.ok(r.json.insertErrors[0].errors.every((e) => e.reason === 'invalid'));
+    });
+});
+
+describe('--keep-rows', () => {
+    let small, smallToken;
+
+    before(async () => {
+        small = await startStub({ args: ['--keep-rows', '3'] });
+        smallToken = await getToken(small);
+    });
+    after(async () => {
+        await small?.stop();
+    });
+
+    test('keeps the newest rows only, but checks, counts and de-duplicates all', async () => {
+        const rows = [1, 2, 3, 4, 5].map(() => eventRow());
+        let r = await insertAll(small, smallToken, 'events', rowsOf(...rows.slice(0, 4)));
+        assert.equal(r.status, 200, r.text);
+        r = await insertAll(small, smallToken, 'events', rowsOf(rows[0], rows[4]));
+        assert.equal(r.status, 200, r.text);
+        const kept = (await ctl(small, 'rows?table=events')).rows;
+        assert.deepEqual(kept.map((x) => x.insertId), rows.slice(2).map((x) => x.event_id));
+        assert.deepEqual(kept.map((x) => x.seq), [3, 4, 5]);
+        const s = await ctl(small, 'stats');
+        assert.equal(s.rowsStored, 5);
+        assert.equal(s.duplicatesSkipped, 1);
+        r = await insertAll(small, smallToken, 'events', rowsOf(eventRow({ url: 7 })));
+        assert.equal(r.json.insertErrors.length, 1, r.text);
     });
 });
