@@ -16,6 +16,8 @@ use OIE::Nginx;
 use OIE::BQStub;
 
 my $secs = $ENV{BENCH_SECONDS} || 10;
+my $rounds = $ENV{BENCH_ROUNDS} || 7;
+my $round_secs = $ENV{BENCH_ROUND_SECONDS} || 3;
 my $conns = $ENV{BENCH_CONNECTIONS} || 32;
 my $per = $ENV{BENCH_EVENTS_PER_REQUEST} || 10;
 my $dir = tempdir('oie-bench-bq-XXXXXX', TMPDIR => 1, CLEANUP => 1);
@@ -33,9 +35,16 @@ my $taskset = -x '/usr/bin/taskset' ? '/usr/bin/taskset' : undef;
 my $pin = '';
 system("$taskset -pc 1 " . $bq->pid . " >/dev/null") if $taskset;
 
+sub median {
+    my @v = sort { $a <=> $b } @_;
+    return 0 unless @v;
+    return @v % 2 ? $v[$#v / 2] : ($v[@v / 2 - 1] + $v[@v / 2]) / 2;
+}
+
 sub wrk {
-    my ($url, $script) = @_;
-    my $out = `$pin wrk -t1 -c$conns -d${secs}s --latency @{[ $script ? "-s $script" : '' ]} $url 2>&1`;
+    my ($url, $script, $t) = @_;
+    $t //= $secs;
+    my $out = `$pin wrk -t1 -c$conns -d${t}s --latency @{[ $script ? "-s $script" : '' ]} $url 2>&1`;
     my ($rps) = $out =~ /^Requests\/sec:\s+([\d.]+)/m;
     my ($p99) = $out =~ /^\s+99%\s+(\S+)/m;
     my ($non) = $out =~ /Non-2xx or 3xx responses:\s+(\d+)/;
@@ -56,9 +65,10 @@ sub lua {
 my $one = lua('one', 1);
 my $many = lua('many', $per);
 
-printf "BigQuery sink into the stand-in: wrk 1 thread x %d connections, %ds, %d events per request\n"
+printf "BigQuery sink into the stand-in: wrk 1 thread x %d connections; /t against return 204 in %d rounds\n"
+     . "of %ds runs in turns; throughput: %ds of %d events per request, until all are stored\n"
      . "(1 worker: nginx and wrk pinned to core 0, the stand-in to core 1)\n",
-    $conns, $secs, $per;
+    $conns, $rounds, $round_secs, $secs, $per;
 
 for my $workers (1, 2) {
     $bq->reset;
@@ -78,10 +88,24 @@ H
     }
     sleep 0.5;
     # /t with one event against return 204 (the same POST; and a GET),
-    # while uploads run
-    my ($prps, $pp99) = wrk("http://127.0.0.1:@{[ $ng->port ]}/plain", $one);
-    my ($orps, $op99) = wrk("http://127.0.0.1:@{[ $ng->port ]}/t", $one);
-    my ($grps) = wrk("http://127.0.0.1:@{[ $ng->port ]}/plain");
+    # while uploads run: short runs in turns, a round each, and the median
+    # of the rounds' own ratios (this machine drifts by more than the
+    # difference measured)
+    my (@ratios, @gratios, %rps, %p99);
+    for my $r (1 .. $rounds) {
+        my @order = (['post', 'plain', $one], ['track', 't', $one], ['get', 'plain', undef]);
+        push @order, shift @order for 1 .. ($r - 1) % 3;
+        my %got;
+        for my $run (@order) {
+            my ($key, $loc, $script) = @$run;
+            my ($rps, $p99) = wrk("http://127.0.0.1:@{[ $ng->port ]}/$loc", $script, $round_secs);
+            $got{$key} = $rps;
+            push @{ $rps{$key} }, $rps;
+            $p99{$key} = $p99;
+        }
+        push @ratios, $got{post} ? $got{track} / $got{post} : 0;
+        push @gratios, $got{get} ? $got{track} / $got{get} : 0;
+    }
     # then sustained throughput: batches of events, until all are stored
     my $st = $ng->status;
     my $accepted0 = $st->{accepted};
@@ -105,10 +129,12 @@ H
     }
     my $elapsed = $last - $t0;
     $st = $ng->status;
-    printf "  %d worker%s: return 204 (POST) %7.0f req/s p99 %-8s /t (1 event) %7.0f req/s p99 %-8s ratio %.2f"
-         . " (against return 204 by GET, %.0f req/s: %.2f)\n",
-        $workers, $workers > 1 ? 's' : ' ', $prps, $pp99, $orps, $op99,
-        $prps ? $orps / $prps : 0, $grps, $grps ? $orps / $grps : 0;
+    @ratios = sort { $a <=> $b } @ratios;
+    printf "  %d worker%s: return 204 (POST) %7.0f req/s, /t (1 event) %7.0f req/s (medians of %d rounds of %ds)"
+         . "; ratio %.2f (rounds %.2f to %.2f; against return 204 by GET, %.0f req/s: %.2f)\n",
+        $workers, $workers > 1 ? 's' : ' ', median(@{ $rps{post} }), median(@{ $rps{track} }),
+        $rounds, $round_secs, median(@ratios), $ratios[0], $ratios[-1],
+        median(@{ $rps{get} }), median(@gratios);
     printf "             /t (%d events) %.0f req/s p99 %s: %d events accepted, stored in %.1fs = %.0f rows/s; spooled %d, dropped %d, lost %d\n",
         $per, $trps, $tp99, $accepted - $accepted0, $elapsed,
         $elapsed ? ($stored - $stored0b) / $elapsed : 0,
