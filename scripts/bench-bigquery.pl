@@ -18,6 +18,7 @@ use OIE::BQStub;
 my $secs = $ENV{BENCH_SECONDS} || 10;
 my $rounds = $ENV{BENCH_ROUNDS} || 7;
 my $round_secs = $ENV{BENCH_ROUND_SECONDS} || 3;
+my $batch_rows = $ENV{BENCH_BQ_ROWS} || 500;     # oie_batch rows=
 my $conns = $ENV{BENCH_CONNECTIONS} || 32;
 my $per = $ENV{BENCH_EVENTS_PER_REQUEST} || 10;
 my $dir = tempdir('oie-bench-bq-XXXXXX', TMPDIR => 1, CLEANUP => 1);
@@ -69,6 +70,7 @@ printf "BigQuery sink into the stand-in: wrk 1 thread x %d connections; /t again
      . "of %ds runs in turns; throughput: %ds of %d events per request, until all are stored\n"
      . "(1 worker: nginx and wrk pinned to core 0, the stand-in to core 1)\n",
     $conns, $rounds, $round_secs, $secs, $per;
+print "oie_batch rows=$batch_rows (BENCH_BQ_ROWS)\n";
 
 for my $workers (1, 2) {
     $bq->reset;
@@ -79,7 +81,7 @@ for my $workers (1, 2) {
                  credentials=@{[ $bq->key_file ]} endpoint=@{[ $bq->url ]}/bigquery/v2
                  timeout=10s concurrency=4;
         oie_spool $dir/spool-$workers max_size=8g;
-        oie_batch rows=500 bytes=4m interval=50ms;
+        oie_batch rows=$batch_rows bytes=4m interval=50ms;
 H
     $pin = '';
     if ($taskset && $workers == 1) {

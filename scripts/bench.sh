@@ -149,6 +149,10 @@ echo "every accepted event delivered exactly once"
 echo
 perl scripts/bench-bigquery.pl
 
+echo
+echo "what uploading costs a worker (CPU per event, BigQuery sink against the file sink):"
+perl scripts/bench-bq-cost.pl
+
 if [ -x scripts/bench-redirect.sh ]; then
     echo
     scripts/bench-redirect.sh
