@@ -18,6 +18,7 @@ use FindBin;
 use lib "$FindBin::Bin/../t/lib";
 use Time::HiRes qw(sleep);
 use File::Temp qw(tempdir);
+use Cwd qw(abs_path);
 use OIE::Env;
 use OIE::Nginx;
 use OIE::BQStub;
@@ -38,6 +39,7 @@ my @ng;
 for my $i (0 .. $#variants) {
     my ($lib, $sink) = split /:/, $variants[$i];
     die "no such module: $lib\n" unless -f $lib;
+    $lib = abs_path($lib);
     die "sink must be bq or file: $variants[$i]\n" unless $sink =~ /^(bq|file)$/;
     local $ENV{TEST_NGINX_LOAD_MODULES} =
         "/usr/lib/nginx/modules/ndk_http_module.so $lib";
