@@ -115,7 +115,6 @@ typedef struct {
     ngx_http_oie_bq_row_t      *rows;
     u_char                     *body;
     size_t                      body_len;
-    size_t                      body_size;      /* allocated */
     ngx_uint_t                  attempt;
     ngx_uint_t                  replay;         /* rows from a spool file */
     ngx_uint_t                  pauses;         /* bq->pauses when made */

@@ -26,8 +26,6 @@
 #define OIE_BQ_BACKOFF_MAX     30000
 #define OIE_BQ_DOWN_MIN        2000
 #define OIE_BQ_NO_TOKEN_WAIT   200
-#define OIE_BQ_BODIES_KEPT     8
-#define OIE_BQ_BODY_KEEP_MAX   (8 * 1024 * 1024)
 
 
 static void ngx_http_oie_bq_job_free(ngx_http_oie_bq_job_t *job);
@@ -36,80 +34,6 @@ static void ngx_http_oie_bq_token_ready(void);
 
 
 ngx_http_oie_bq_t  ngx_http_oie_bq;
-
-
-/*
- * insertAll bodies freed are kept for the next jobs: a fresh allocation of
- * a batch's size is fresh pages, and a page fault for each 4 KB of them cost
- * more than writing the rows into them.
- */
-static struct {
-    u_char                     *data;
-    size_t                      size;
-} ngx_http_oie_bq_bodies[OIE_BQ_BODIES_KEPT];
-
-static ngx_uint_t  ngx_http_oie_bq_nbodies;
-
-
-static u_char *
-ngx_http_oie_bq_body_alloc(size_t len, size_t *size, ngx_log_t *log)
-{
-    u_char      *p;
-    ngx_uint_t   i;
-
-    for (i = 0; i < ngx_http_oie_bq_nbodies; i++) {
-        if (ngx_http_oie_bq_bodies[i].size >= len) {
-            p = ngx_http_oie_bq_bodies[i].data;
-            *size = ngx_http_oie_bq_bodies[i].size;
-            ngx_http_oie_bq_bodies[i] =
-                          ngx_http_oie_bq_bodies[--ngx_http_oie_bq_nbodies];
-            return p;
-        }
-    }
-
-    *size = ngx_align(len, 65536);
-
-    return ngx_alloc(*size, log);
-}
-
-
-static void
-ngx_http_oie_bq_body_free(u_char *p, size_t size)
-{
-    ngx_uint_t  i;
-
-    if (p == NULL) {
-        return;
-    }
-
-    if (size <= OIE_BQ_BODY_KEEP_MAX && !ngx_http_oie_bq_exiting()) {
-
-        if (ngx_http_oie_bq_nbodies < OIE_BQ_BODIES_KEPT) {
-            i = ngx_http_oie_bq_nbodies++;
-
-        } else {
-            /* keep the larger: it fits more batches */
-            for (i = 0; i < OIE_BQ_BODIES_KEPT; i++) {
-                if (ngx_http_oie_bq_bodies[i].size < size) {
-                    break;
-                }
-            }
-
-            if (i == OIE_BQ_BODIES_KEPT) {
-                ngx_free(p);
-                return;
-            }
-
-            ngx_free(ngx_http_oie_bq_bodies[i].data);
-        }
-
-        ngx_http_oie_bq_bodies[i].data = p;
-        ngx_http_oie_bq_bodies[i].size = size;
-        return;
-    }
-
-    ngx_free(p);
-}
 
 
 ngx_uint_t
@@ -242,7 +166,7 @@ ngx_http_oie_bq_job(ngx_http_oie_row_t *rows, ngx_uint_t n, ngx_uint_t table,
     }
 
     job->rows = ngx_alloc(n * sizeof(ngx_http_oie_bq_row_t), log);
-    job->body = ngx_http_oie_bq_body_alloc(len, &job->body_size, log);
+    job->body = ngx_alloc(len, log);
 
     if (job->rows == NULL || job->body == NULL) {
         ngx_http_oie_bq_job_free(job);
@@ -330,7 +254,7 @@ ngx_http_oie_bq_job_free(ngx_http_oie_bq_job_t *job)
     ngx_http_oie_spool_journal_done(job->journal, bq->log);
 
     ngx_free(job->rows);
-    ngx_http_oie_bq_body_free(job->body, job->body_size);
+    ngx_free(job->body);
     ngx_free(job);
 }
 
@@ -590,8 +514,4 @@ ngx_http_oie_bq_exit(ngx_cycle_t *cycle)
 
     ngx_http_oie_spool_tick(cycle->log, 1);
     ngx_http_oie_curl_exit(cycle);
-
-    while (ngx_http_oie_bq_nbodies) {
-        ngx_free(ngx_http_oie_bq_bodies[--ngx_http_oie_bq_nbodies].data);
-    }
 }

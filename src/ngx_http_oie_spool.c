@@ -419,22 +419,13 @@ ngx_http_oie_spool_reserve(size_t len, ngx_log_t *log)
 }
 
 
-/*
- * Rows as spool lines, "<table> <row JSON>\n" each, in a buffer the worker
- * keeps for the next write (valid until then): a fresh allocation of a
- * batch's size is fresh pages, and a page fault for each 4 KB of them cost
- * more than the copy into them.
- */
+/* rows as spool lines, "<table> <row JSON>\n" each */
 static u_char *
 ngx_http_oie_spool_lines(ngx_http_oie_row_t *rows, ngx_uint_t n, size_t *len,
     ngx_log_t *log)
 {
-    u_char      *p;
-    size_t       size;
+    u_char      *buf, *p;
     ngx_uint_t   i;
-
-    static u_char  *buf;
-    static size_t   buf_size;
 
     *len = 0;
 
@@ -442,18 +433,9 @@ ngx_http_oie_spool_lines(ngx_http_oie_row_t *rows, ngx_uint_t n, size_t *len,
         *len += ngx_http_oie_table_names[rows[i].table].len + 2 + rows[i].len;
     }
 
-    if (*len > buf_size) {
-        size = ngx_align(*len, 65536);
-
-        ngx_free(buf);
-        buf_size = 0;
-
-        buf = ngx_alloc(size, log);
-        if (buf == NULL) {
-            return NULL;
-        }
-
-        buf_size = size;
+    buf = ngx_alloc(*len ? *len : 1, log);
+    if (buf == NULL) {
+        return NULL;
     }
 
     p = buf;
@@ -495,6 +477,8 @@ ngx_http_oie_spool_rows(ngx_http_oie_row_t *rows, ngx_uint_t n,
     }
 
     rc = ngx_http_oie_spool_write(buf, len, log);
+
+    ngx_free(buf);
 
     if (rc == NGX_OK) {
         ngx_http_oie_count(rows_spooled, n);
@@ -552,6 +536,8 @@ ngx_http_oie_spool_journal(ngx_http_oie_row_t *rows, ngx_uint_t n,
             (void) ngx_delete_file(path);
         }
     }
+
+    ngx_free(buf);
 
     if (rc != NGX_OK) {
         tp = ngx_timeofday();
