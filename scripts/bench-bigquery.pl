@@ -14,6 +14,7 @@ use File::Temp qw(tempdir);
 use OIE::Env;
 use OIE::Nginx;
 use OIE::BQStub;
+use OIE::Bench;
 
 my $secs = $ENV{BENCH_SECONDS} || 10;
 my $rounds = $ENV{BENCH_ROUNDS} || 7;
@@ -36,12 +37,6 @@ my $taskset = -x '/usr/bin/taskset' ? '/usr/bin/taskset' : undef;
 my $pin = '';
 system("$taskset -pc 1 " . $bq->pid . " >/dev/null") if $taskset;
 
-sub median {
-    my @v = sort { $a <=> $b } @_;
-    return 0 unless @v;
-    return @v % 2 ? $v[$#v / 2] : ($v[@v / 2 - 1] + $v[@v / 2]) / 2;
-}
-
 sub wrk {
     my ($url, $script, $t) = @_;
     $t //= $secs;
@@ -52,19 +47,8 @@ sub wrk {
     return ($rps // 0, $p99 // '?', $non // 0);
 }
 
-sub lua {
-    my ($name, $n) = @_;
-    my @events = map {
-        qq({"type":"pageview","timestamp":1732406400000,"sessionId":"s_8f2k1m","visitorId":"aB3dE9x","leadId":"aB3dE9x","url":"https://example.com/pricing?p=$_","referrer":"https://mail.google.com/","title":"Pricing - Example","utmSource":"email","utmMedium":"cold-email","utmCampaign":"q1-outbound"})
-    } 1 .. $n;
-    my $body = '{"events":[' . join(',', @events) . '],"meta":{"sentAt":1732406400100}}';
-    open my $lua, '>', "$dir/$name.lua" or die;
-    print $lua qq(wrk.method = "POST"\nwrk.headers["Content-Type"] = "text/plain;charset=UTF-8"\nwrk.body = '$body'\n);
-    close $lua;
-    return "$dir/$name.lua";
-}
-my $one = lua('one', 1);
-my $many = lua('many', $per);
+my $one = OIE::Bench::pageview_lua($dir, 'one', 1);
+my $many = OIE::Bench::pageview_lua($dir, 'many', $per);
 
 printf "BigQuery sink into the stand-in: wrk 1 thread x %d connections; /t against return 204 in %d rounds\n"
      . "of %ds runs in turns; throughput: %ds of %d events per request, until all are stored\n"
@@ -93,17 +77,16 @@ H
     # while uploads run: short runs in turns, a round each, and the median
     # of the rounds' own ratios (this machine drifts by more than the
     # difference measured)
-    my (@ratios, @gratios, %rps, %p99);
+    my (@ratios, @gratios, %rps);
     for my $r (1 .. $rounds) {
         my @order = (['post', 'plain', $one], ['track', 't', $one], ['get', 'plain', undef]);
         push @order, shift @order for 1 .. ($r - 1) % 3;
         my %got;
         for my $run (@order) {
             my ($key, $loc, $script) = @$run;
-            my ($rps, $p99) = wrk("http://127.0.0.1:@{[ $ng->port ]}/$loc", $script, $round_secs);
+            my ($rps) = wrk("http://127.0.0.1:@{[ $ng->port ]}/$loc", $script, $round_secs);
             $got{$key} = $rps;
             push @{ $rps{$key} }, $rps;
-            $p99{$key} = $p99;
         }
         push @ratios, $got{post} ? $got{track} / $got{post} : 0;
         push @gratios, $got{get} ? $got{track} / $got{get} : 0;
@@ -134,9 +117,9 @@ H
     @ratios = sort { $a <=> $b } @ratios;
     printf "  %d worker%s: return 204 (POST) %7.0f req/s, /t (1 event) %7.0f req/s (medians of %d rounds of %ds)"
          . "; ratio %.2f (rounds %.2f to %.2f; against return 204 by GET, %.0f req/s: %.2f)\n",
-        $workers, $workers > 1 ? 's' : ' ', median(@{ $rps{post} }), median(@{ $rps{track} }),
-        $rounds, $round_secs, median(@ratios), $ratios[0], $ratios[-1],
-        median(@{ $rps{get} }), median(@gratios);
+        $workers, $workers > 1 ? 's' : ' ', OIE::Bench::median(@{ $rps{post} }), OIE::Bench::median(@{ $rps{track} }),
+        $rounds, $round_secs, OIE::Bench::median(@ratios), $ratios[0], $ratios[-1],
+        OIE::Bench::median(@{ $rps{get} }), OIE::Bench::median(@gratios);
     printf "             /t (%d events) %.0f req/s p99 %s: %d events accepted, stored in %.1fs = %.0f rows/s; spooled %d, dropped %d, lost %d\n",
         $per, $trps, $tp99, $accepted - $accepted0, $elapsed,
         $elapsed ? ($stored - $stored0b) / $elapsed : 0,

@@ -22,6 +22,7 @@ use Cwd qw(abs_path);
 use OIE::Env;
 use OIE::Nginx;
 use OIE::BQStub;
+use OIE::Bench;
 
 my $root = "$FindBin::Bin/..";
 my $so = "$root/build/ngx_http_oie_module.so";
@@ -56,23 +57,12 @@ H
     system("taskset -pc 0 $_ >/dev/null") for $ng[$i]->pid, $ng[$i]->worker_pids;
 }
 
-my $events = join ',', map {
-    qq({"type":"pageview","timestamp":1732406400000,"sessionId":"s_8f2k1m","visitorId":"aB3dE9x","leadId":"aB3dE9x","url":"https://example.com/pricing?p=$_","referrer":"https://mail.google.com/","title":"Pricing - Example","utmSource":"email","utmMedium":"cold-email","utmCampaign":"q1-outbound"})
-} 1 .. 10;
-open my $lua, '>', "$dir/ten.lua" or die;
-print $lua qq(wrk.method = "POST"\nwrk.headers["Content-Type"] = "text/plain;charset=UTF-8"\n)
-         . qq(wrk.body = '{"events":[$events],"meta":{"sentAt":1732406400100}}'\n);
-close $lua;
+my $ten = OIE::Bench::pageview_lua($dir, 'ten', 10);
 
 sub cpu_ticks {
     open my $f, '<', "/proc/$_[0]/stat" or die "/proc/$_[0]/stat: $!";
     my @f = split ' ', scalar <$f>;
     return $f[13] + $f[14];
-}
-
-sub median {
-    my @v = sort { $a <=> $b } @_;
-    return @v % 2 ? $v[$#v / 2] : ($v[@v / 2 - 1] + $v[@v / 2]) / 2;
 }
 
 my $hz = `getconf CLK_TCK` || 100;
@@ -83,7 +73,7 @@ for my $r (1 .. $rounds) {
         my ($w) = $ng[$i]->worker_pids;
         my $a0 = $ng[$i]->status->{accepted};
         my $c0 = cpu_ticks($w);
-        `taskset -c 1 wrk -t1 -c$conns -d${secs}s -s $dir/ten.lua http://127.0.0.1:@{[ $ng[$i]->port ]}/t`;
+        `taskset -c 1 wrk -t1 -c$conns -d${secs}s -s $ten http://127.0.0.1:@{[ $ng[$i]->port ]}/t`;
         sleep 1.5;      # the last batches go out and are answered
         my $n = $ng[$i]->status->{accepted} - $a0;
         my $us = $n ? (cpu_ticks($w) - $c0) * 1e6 / $hz / $n : 0;
@@ -92,7 +82,7 @@ for my $r (1 .. $rounds) {
             $r, $variants[$i], $n, $us;
     }
 }
-printf "median  %-50s %.2f us/event\n", $variants[$_], median(@{ $us{$_} })
+printf "median  %-50s %.2f us/event\n", $variants[$_], OIE::Bench::median(@{ $us{$_} })
     for 0 .. $#variants;
 for my $i (0 .. $#variants) {
     my $st = $ng[$i]->status;
