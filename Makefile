@@ -22,7 +22,7 @@ NGX_BUILD   := $(BUILD)/nginx
 NDK_SO      ?= /usr/lib/nginx/modules/ndk_http_module.so
 MODULE      := $(BUILD)/ngx_http_oie_module.so
 DEPS_STAMP  := $(BUILD)/.deps-installed
-CFLAGS_OIE  := -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
+CFLAGS_OIE  := -O2 -fno-semantic-interposition -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
                -Wno-sign-compare
 # a UBSan report stops the process, as an ASan one does
 SANITIZE    := -fsanitize=address,undefined -fno-sanitize-recover=all \
