@@ -15,7 +15,7 @@ PKGS=(
     libtest-base-perl libtext-diff-perl liblist-moreutils-perl libipc-run3-perl
     libtest-longstring-perl libwww-perl libjson-pp-perl libyaml-libyaml-perl
     # benchmarks, browser tests, sanitizers
-    wrk chromium clang valgrind
+    wrk chromium clang valgrind gdb
 )
 
 missing=()

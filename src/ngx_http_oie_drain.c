@@ -15,6 +15,10 @@
 #define OIE_DRAIN_EMPTY             0
 #define OIE_DRAIN_MORE              1
 #define OIE_DRAIN_BUSY              2
+#define OIE_DRAIN_HELD              3       /* another worker is taking */
+
+/* an exiting worker waits this long for another one's batch, ms */
+#define OIE_DRAIN_EXIT_WAIT         2000
 
 
 static void ngx_http_oie_drain_handler(ngx_event_t *ev);
@@ -79,7 +83,9 @@ ngx_http_oie_drain_handler(ngx_event_t *ev)
         next = 1;
         break;
     case OIE_DRAIN_BUSY:
-        /* the sink has all it can take in flight */
+    case OIE_DRAIN_HELD:
+        /* the sink has all it can take in flight, or another worker is
+         * taking a batch */
         next = ngx_min(omcf->batch_interval, 20);
         break;
     default:
@@ -104,10 +110,10 @@ ngx_http_oie_drain_some(ngx_log_t *log, ngx_uint_t batches)
             return OIE_DRAIN_BUSY;
         }
 
-        if (ngx_http_oie_pop_batch(b, omcf->batch_rows, omcf->batch_bytes)
-            != NGX_OK)
-        {
-            return OIE_DRAIN_EMPTY;
+        rc = ngx_http_oie_pop_batch(b, omcf->batch_rows, omcf->batch_bytes);
+
+        if (rc != NGX_OK) {
+            return rc == NGX_BUSY ? OIE_DRAIN_HELD : OIE_DRAIN_EMPTY;
         }
 
         if (omcf->sink == OIE_SINK_BIGQUERY) {
@@ -116,6 +122,10 @@ ngx_http_oie_drain_some(ngx_log_t *log, ngx_uint_t batches)
         } else {
             rc = ngx_http_oie_sink_file_write(b, log);
         }
+
+        /* the rows are delivered, on disk (a file, the spool, an upload's
+         * journal) or counted as lost below: out of the ring with them */
+        ngx_http_oie_pop_done();
 
         if (rc != NGX_OK) {
             /* the sink logged why; rows neither it nor the spool could
@@ -137,7 +147,8 @@ ngx_http_oie_drain_some(ngx_log_t *log, ngx_uint_t batches)
 void
 ngx_http_oie_drain_exit(ngx_cycle_t *cycle)
 {
-    ngx_uint_t                 rounds;
+    ngx_uint_t                 rounds, more;
+    ngx_msec_t                 waited;
     ngx_http_oie_main_conf_t  *omcf = ngx_http_oie_worker.omcf;
 
     if (ngx_http_oie_drain_event.timer_set) {
@@ -150,11 +161,23 @@ ngx_http_oie_drain_exit(ngx_cycle_t *cycle)
      * while new workers (after a reload) keep pushing; they drain the rest.
      */
     rounds = ngx_http_oie_worker.ring->records / omcf->batch_rows + 2;
+    waited = 0;
 
-    while (rounds-- && ngx_http_oie_drain_some(cycle->log, 1)
-                       == OIE_DRAIN_MORE)
-    {
-        /* void */
+    while (rounds) {
+        more = ngx_http_oie_drain_some(cycle->log, 1);
+
+        if (more == OIE_DRAIN_HELD && waited < OIE_DRAIN_EXIT_WAIT) {
+            /* another worker is taking a batch: the rest may be ours */
+            ngx_msleep(1);
+            waited++;
+            continue;
+        }
+
+        if (more != OIE_DRAIN_MORE) {
+            break;
+        }
+
+        rounds--;
     }
 
     if (omcf->sink == OIE_SINK_BIGQUERY) {

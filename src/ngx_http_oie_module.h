@@ -166,6 +166,7 @@ ngx_int_t ngx_http_oie_push_rows(ngx_log_t *log, ngx_http_oie_row_t *rows,
     ngx_uint_t n);
 ngx_int_t ngx_http_oie_pop_batch(ngx_http_oie_batch_t *b, ngx_uint_t max_rows,
     size_t max_bytes);
+void ngx_http_oie_pop_done(void);
 void ngx_http_oie_last_error(ngx_log_t *log, const char *fmt, ...);
 #define ngx_http_oie_count(field, n)                                         \
     if (ngx_http_oie_worker.sh) {                                             \

@@ -197,6 +197,13 @@ ngx_http_oie_push_rows(ngx_log_t *log, ngx_http_oie_row_t *rows, ngx_uint_t n)
 }
 
 
+/*
+ * Takes a batch from the ring in two steps: the rows are copied out but
+ * held in the ring for this process (ngx_http_oie_pop_done() removes them
+ * once the sink has them on disk or delivered), so a worker killed in
+ * between loses none: the next one to pop finds their holder gone and
+ * takes them again.  NGX_BUSY: another live worker holds rows now.
+ */
 ngx_int_t
 ngx_http_oie_pop_batch(ngx_http_oie_batch_t *b, ngx_uint_t max_rows,
     size_t max_bytes)
@@ -204,17 +211,34 @@ ngx_http_oie_pop_batch(ngx_http_oie_batch_t *b, ngx_uint_t max_rows,
     long                    n;
     size_t                  next;
     unsigned                tag;
+    uint64_t                gone;
+    ngx_pid_t               holder;
     ngx_http_oie_row_t     *row;
     ngx_http_oie_worker_t  *w = &ngx_http_oie_worker;
 
     b->nrows = 0;
     b->bytes = 0;
+    gone = 0;
+    holder = 0;
 
     ngx_shmtx_lock(&w->shpool->mutex);
 
+    if (w->ring->holder) {
+        holder = (ngx_pid_t) w->ring->holder;
+
+        if (holder != ngx_pid && ngx_http_oie_pid_alive(holder)) {
+            ngx_shmtx_unlock(&w->shpool->mutex);
+            return NGX_BUSY;
+        }
+
+        /* its taker died before they were safe: they are taken again */
+        gone = w->ring->held_records;
+        oie_ring_release(w->ring, 0);
+    }
+
     while (b->nrows < max_rows) {
 
-        next = oie_ring_peek_len(w->ring);
+        next = oie_ring_next_len(w->ring);
 
         if (next == 0) {
             break;
@@ -229,7 +253,8 @@ ngx_http_oie_pop_batch(ngx_http_oie_batch_t *b, ngx_uint_t max_rows,
             break;
         }
 
-        n = oie_ring_pop(w->ring, &tag, b->buf + b->bytes, b->cap - b->bytes);
+        n = oie_ring_take(w->ring, (uint64_t) ngx_pid, &tag,
+                          b->buf + b->bytes, b->cap - b->bytes);
         if (n <= 0) {
             break;
         }
@@ -243,7 +268,30 @@ ngx_http_oie_pop_batch(ngx_http_oie_batch_t *b, ngx_uint_t max_rows,
 
     ngx_shmtx_unlock(&w->shpool->mutex);
 
+    if (gone) {
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "oie: %uL rows taken from the ring by process %P, "
+                      "which ended before they were delivered or on disk, "
+                      "are taken again", gone, holder);
+    }
+
     return b->nrows ? NGX_OK : NGX_DONE;
+}
+
+
+/* the rows of the last batch are delivered, spooled or counted as lost */
+void
+ngx_http_oie_pop_done(void)
+{
+    ngx_http_oie_worker_t  *w = &ngx_http_oie_worker;
+
+    ngx_shmtx_lock(&w->shpool->mutex);
+
+    if (w->ring->holder == (uint64_t) ngx_pid) {
+        oie_ring_release(w->ring, 1);
+    }
+
+    ngx_shmtx_unlock(&w->shpool->mutex);
 }
 
 

@@ -4,7 +4,9 @@
  * the block, a wrap marker fills the rest and the record starts at offset 0.
  * head and tail only grow, so used bytes are head - tail and the write offset
  * is head % size.  head moves only after a record is complete, so a process
- * that dies halfway through a push leaves the ring as it was.
+ * that dies halfway through a push leaves the ring as it was.  Records
+ * taken (oie_ring_take) lie from tail to tail + held; tail passes them only
+ * when their taker has put them somewhere safe.
  */
 
 #include <string.h>
@@ -54,7 +56,9 @@ oie_ring_init(void *mem, size_t bytes, int *kept)
     if (ring->magic == OIE_RING_MAGIC
         && ring->size == size
         && ring->tail <= ring->head
-        && ring->head - ring->tail <= size)
+        && ring->head - ring->tail <= size
+        && ring->held <= ring->head - ring->tail
+        && ring->held_records <= ring->records)
     {
         *kept = 1;
         return ring;
@@ -133,19 +137,20 @@ oie_ring_push(oie_ring_t *ring, unsigned tag, const void *data, size_t len)
 }
 
 
+/* the record at pos (tail <= pos < head); *skip: a wrap marker's bytes */
 static const oie_ring_hdr_t *
-oie_ring_oldest(const oie_ring_t *ring, size_t *skip)
+oie_ring_at(const oie_ring_t *ring, uint64_t pos, size_t *skip)
 {
     size_t                 off;
     const oie_ring_hdr_t  *hdr;
 
     *skip = 0;
 
-    if (ring->head == ring->tail) {
+    if (pos >= ring->head) {
         return NULL;
     }
 
-    off = (size_t) (ring->tail % ring->size);
+    off = (size_t) (pos % ring->size);
     hdr = (const oie_ring_hdr_t *) (ring->data + off);
 
     if (hdr->len == OIE_RING_WRAP) {
@@ -163,7 +168,19 @@ oie_ring_peek_len(const oie_ring_t *ring)
     size_t                 skip;
     const oie_ring_hdr_t  *hdr;
 
-    hdr = oie_ring_oldest(ring, &skip);
+    hdr = oie_ring_at(ring, ring->tail, &skip);
+
+    return hdr ? hdr->len : 0;
+}
+
+
+size_t
+oie_ring_next_len(const oie_ring_t *ring)
+{
+    size_t                 skip;
+    const oie_ring_hdr_t  *hdr;
+
+    hdr = oie_ring_at(ring, ring->tail + ring->held, &skip);
 
     return hdr ? hdr->len : 0;
 }
@@ -175,7 +192,11 @@ oie_ring_pop(oie_ring_t *ring, unsigned *tag, void *buf, size_t cap)
     size_t                 skip;
     const oie_ring_hdr_t  *hdr;
 
-    hdr = oie_ring_oldest(ring, &skip);
+    if (ring->holder) {
+        return OIE_RING_HELD;
+    }
+
+    hdr = oie_ring_at(ring, ring->tail, &skip);
 
     if (hdr == NULL) {
         return 0;
@@ -193,4 +214,51 @@ oie_ring_pop(oie_ring_t *ring, unsigned *tag, void *buf, size_t cap)
     ring->records--;
 
     return (long) hdr->len;
+}
+
+
+long
+oie_ring_take(oie_ring_t *ring, uint64_t owner, unsigned *tag, void *buf,
+    size_t cap)
+{
+    size_t                 skip;
+    const oie_ring_hdr_t  *hdr;
+
+    if (owner == 0 || (ring->holder && ring->holder != owner)) {
+        return OIE_RING_HELD;
+    }
+
+    hdr = oie_ring_at(ring, ring->tail + ring->held, &skip);
+
+    if (hdr == NULL) {
+        return 0;
+    }
+
+    if (hdr->len > cap) {
+        return -1;
+    }
+
+    memcpy(buf, (const unsigned char *) hdr + sizeof(oie_ring_hdr_t),
+           hdr->len);
+    *tag = hdr->tag;
+
+    ring->holder = owner;
+    ring->held += skip + oie_ring_record_size(hdr->len);
+    ring->held_records++;
+
+    return (long) hdr->len;
+}
+
+
+void
+oie_ring_release(oie_ring_t *ring, int consume)
+{
+    if (consume) {
+        ring->tail += ring->held;
+        ring->records -= ring->held_records;
+    }
+
+    ring->holder = 0;
+    ring->held = 0;
+    ring->held_records = 0;
 }

@@ -14,13 +14,14 @@
 #include <stdint.h>
 
 
-#define OIE_RING_MAGIC      0x4f494552494e4731ULL    /* "OIERING1" */
+#define OIE_RING_MAGIC      0x4f494552494e4732ULL    /* "OIERING2" */
 #define OIE_RING_MIN_SIZE   4096
 #define OIE_RING_MAX_RECORD (1024 * 1024)
 
 #define OIE_RING_OK         0
 #define OIE_RING_FULL       -1
 #define OIE_RING_BAD_LEN    -2    /* empty, or larger than the ring takes */
+#define OIE_RING_HELD       -3    /* records are held by a take */
 
 
 typedef struct {
@@ -30,6 +31,9 @@ typedef struct {
     uint64_t        tail;        /* bytes ever consumed */
     uint64_t        records;     /* records held now */
     uint64_t        high_water;  /* most bytes ever held at once */
+    uint64_t        holder;      /* who holds taken records, 0: none */
+    uint64_t        held;        /* bytes taken, from tail on */
+    uint64_t        held_records;
     unsigned char   data[];
 } oie_ring_t;
 
@@ -49,9 +53,27 @@ int oie_ring_push(oie_ring_t *ring, unsigned tag, const void *data,
 
 /*
  * Removes the oldest record into buf (at most cap bytes).  Returns its
- * length, 0 when the ring is empty, or -1 (record kept) when cap is too small.
+ * length, 0 when the ring is empty, -1 (record kept) when cap is too small,
+ * or OIE_RING_HELD while a take holds records.
  */
 long oie_ring_pop(oie_ring_t *ring, unsigned *tag, void *buf, size_t cap);
+
+/*
+ * Taking records in two steps, so that a taker killed between them loses
+ * none.  oie_ring_take() copies the oldest record not yet taken into buf
+ * and holds it for owner (not 0): it stays in the ring, counted as used,
+ * and no one else takes or pops while records are held.  Returns as
+ * oie_ring_pop() does, and OIE_RING_HELD when another owner holds records.
+ * oie_ring_release() ends the hold: consume 1 removes the held records
+ * (they are safe elsewhere now), consume 0 leaves them to be taken again
+ * (their taker died first).
+ */
+long oie_ring_take(oie_ring_t *ring, uint64_t owner, unsigned *tag, void *buf,
+    size_t cap);
+void oie_ring_release(oie_ring_t *ring, int consume);
+
+/* Length of the oldest record not yet taken, 0 when there is none. */
+size_t oie_ring_next_len(const oie_ring_t *ring);
 
 /* Length of the oldest record, 0 when empty. */
 size_t oie_ring_peek_len(const oie_ring_t *ring);

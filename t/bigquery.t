@@ -12,6 +12,7 @@ use Time::HiRes qw(sleep time);
 use OIE::Env;
 use OIE::Nginx;
 use OIE::BQStub;
+use OIE::Gdb;
 use OIE::Events qw(event body);
 
 my $bq = OIE::BQStub->start;
@@ -310,6 +311,29 @@ subtest 'kill -9 of a worker with uploads in flight: its journal is replayed' =>
     $bq->wait_for(sub { !glob("$spool/*.journal") && !glob("$spool/*.spool*") }, 10);
     is(scalar(() = glob "$spool/*.journal"), 0, 'no journal left');
     is(scalar(() = glob "$spool/*.spool*"), 0, 'and no spool file');
+    $ng->quit;
+};
+
+subtest 'kill -9 of a worker that took a batch but had not written its journal: taken again' => sub {
+    $bq->reset;
+    my $spool = "$spool_root/take-kill";
+    my $ng = bq_nginx(spool => $spool)->start;
+    my $worker = $bq->wait_for(sub { ($ng->worker_pids)[0] }, 10);
+    my $gdb = OIE::Gdb->stop_at($worker, 'ngx_http_oie_bq_take', $ng->prefix);
+    ok($gdb, 'gdb (scripts/install-deps.sh) attached to the worker, breakpoint where the sink takes a batch')
+        or return;
+    # one request: its 20 events enter the ring at once, one batch takes them
+    my ($code) = $ng->request('POST', '/t', headers => \%json,
+                              body => body(map { event(visitorId => "gk-$_") } 1 .. 20));
+    is($code, 204, 'a request of 20 events answered');
+    ok($gdb->wait_stopped(30), 'the worker stopped with the batch out of the ring, no journal yet')
+        or diag($gdb->log);
+    is(scalar(() = glob "$spool/*.journal"), 0, 'no journal written');
+    $gdb->kill;
+    stored_once('gk', 20, 'after the worker was killed');
+    like($ng->error_log,
+         qr/oie: 20 rows taken from the ring by process $worker, which ended before they were delivered or on disk, are taken again/,
+         'the new worker took the 20 held rows again');
     $ng->quit;
 };
 

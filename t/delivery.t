@@ -9,6 +9,7 @@ use POSIX ();
 use Time::HiRes qw(sleep time);
 use OIE::Env;
 use OIE::Nginx;
+use OIE::Gdb;
 use OIE::Events qw(event body sink_rows part_files);
 
 my %json = ('Content-Type' => 'application/json');
@@ -169,6 +170,40 @@ H
     $ng->quit;
     is(scalar(part_files($ng->events)), 0, 'no .part left');
     check_exactly_once($ng->events, 40, 'after kill -9');
+};
+
+# A worker stopped (by gdb, at the file sink) with a batch it took from the
+# ring, then killed: those rows were only in its memory, but the ring still
+# holds them until the sink has them, so the worker that replaces it takes
+# them again.
+subtest 'a worker killed between taking a batch and writing it: the rows are taken again' => sub {
+    my $ng = OIE::Nginx->new(workers => 1, http => <<'H')->start;
+        oie_sink file $EVENTS max_age=1h;
+        oie_batch interval=100ms;
+H
+    my $worker;
+    for (1 .. 50) { ($worker) = $ng->worker_pids and last; sleep 0.1 }
+    my $gdb = OIE::Gdb->stop_at($worker, 'ngx_http_oie_sink_file_write', $ng->prefix);
+    ok($gdb, 'gdb (scripts/install-deps.sh) attached to the worker, breakpoint at the file sink')
+        or return;
+    # one request: its 40 events enter the ring at once, so the batch that
+    # stops the worker holds all of them and no request waits on it
+    is(load($ng, 'h', 1, 40), 1, 'a request of 40 events answered');
+    ok($gdb->wait_stopped(30), 'the worker stopped in the sink with a batch it took')
+        or diag($gdb->log);
+    $gdb->kill;
+    my $got = 0;
+    for (1 .. 100) {
+        sleep 0.1;
+        $got = () = $ng->error_log =~ /are taken again/;
+        last if $got;
+    }
+    like($ng->error_log,
+         qr/oie: 40 rows taken from the ring by process $worker, which ended before they were delivered or on disk, are taken again/,
+         'the replacement worker took the dead one\'s 40 held rows again');
+    load($ng, 'h2', 5, 1);
+    $ng->quit;
+    check_exactly_once($ng->events, 45, 'killed while holding a batch');
 };
 
 done_testing();
