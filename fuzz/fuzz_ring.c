@@ -144,7 +144,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
             if (m.q[m.head].len > cap) {
                 FUZZ_CHECK(got == -1);
-                FUZZ_CHECK(oie_ring_peek_len(ring) == m.q[m.head].len);
+                FUZZ_CHECK(oie_ring_next_len(ring) == m.q[m.head].len);
                 break;
             }
 
@@ -165,7 +165,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(oie_ring_used(ring) <= ring->size);
         FUZZ_CHECK(ring->records == m.tail - m.head);
         FUZZ_CHECK(ring->high_water >= oie_ring_used(ring));
-        FUZZ_CHECK(oie_ring_peek_len(ring)
+        FUZZ_CHECK(oie_ring_next_len(ring)
                    == (m.head < m.tail ? m.q[m.head].len : 0));
     }
 

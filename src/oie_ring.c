@@ -163,18 +163,6 @@ oie_ring_at(const oie_ring_t *ring, uint64_t pos, size_t *skip)
 
 
 size_t
-oie_ring_peek_len(const oie_ring_t *ring)
-{
-    size_t                 skip;
-    const oie_ring_hdr_t  *hdr;
-
-    hdr = oie_ring_at(ring, ring->tail, &skip);
-
-    return hdr ? hdr->len : 0;
-}
-
-
-size_t
 oie_ring_next_len(const oie_ring_t *ring)
 {
     size_t                 skip;
@@ -183,37 +171,6 @@ oie_ring_next_len(const oie_ring_t *ring)
     hdr = oie_ring_at(ring, ring->tail + ring->held, &skip);
 
     return hdr ? hdr->len : 0;
-}
-
-
-long
-oie_ring_pop(oie_ring_t *ring, unsigned *tag, void *buf, size_t cap)
-{
-    size_t                 skip;
-    const oie_ring_hdr_t  *hdr;
-
-    if (ring->holder) {
-        return OIE_RING_HELD;
-    }
-
-    hdr = oie_ring_at(ring, ring->tail, &skip);
-
-    if (hdr == NULL) {
-        return 0;
-    }
-
-    if (hdr->len > cap) {
-        return -1;
-    }
-
-    memcpy(buf, (const unsigned char *) hdr + sizeof(oie_ring_hdr_t),
-           hdr->len);
-    *tag = hdr->tag;
-
-    ring->tail += skip + oie_ring_record_size(hdr->len);
-    ring->records--;
-
-    return (long) hdr->len;
 }
 
 
@@ -261,4 +218,24 @@ oie_ring_release(oie_ring_t *ring, int consume)
     ring->holder = 0;
     ring->held = 0;
     ring->held_records = 0;
+}
+
+
+/* a take consumed at once: for a single consumer (the unit tests) */
+long
+oie_ring_pop(oie_ring_t *ring, unsigned *tag, void *buf, size_t cap)
+{
+    long  n;
+
+    if (ring->holder) {
+        return OIE_RING_HELD;
+    }
+
+    n = oie_ring_take(ring, 1, tag, buf, cap);
+
+    if (n > 0) {
+        oie_ring_release(ring, 1);
+    }
+
+    return n;
 }

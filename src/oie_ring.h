@@ -75,9 +75,6 @@ void oie_ring_release(oie_ring_t *ring, int consume);
 /* Length of the oldest record not yet taken, 0 when there is none. */
 size_t oie_ring_next_len(const oie_ring_t *ring);
 
-/* Length of the oldest record, 0 when empty. */
-size_t oie_ring_peek_len(const oie_ring_t *ring);
-
 size_t oie_ring_used(const oie_ring_t *ring);
 
 /* The space one record of len bytes takes, header and padding included. */

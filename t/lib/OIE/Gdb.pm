@@ -53,9 +53,9 @@ sub wait_stopped {
 
 sub kill {
     my ($self) = @_;
-    kill 'KILL', $self->{pid};
+    CORE::kill('KILL', $self->{pid});
     if ($self->{gdb}) {
-        kill 'KILL', $self->{gdb};
+        CORE::kill('KILL', $self->{gdb});
         waitpid $self->{gdb}, 0;
         delete $self->{gdb};
     }
