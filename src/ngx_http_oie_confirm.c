@@ -32,13 +32,13 @@ typedef struct {
     ngx_str_t                   traffic_class;
     ngx_str_t                   traffic_reasons;
     u_char                      data[1];
-} ngx_http_oie_live_confirm_t;
+} ngx_http_oie_confirm_pending_t;
 
 
-static void ngx_http_oie_live_mark(ngx_event_t *ev);
-static void ngx_http_oie_live_take(ngx_http_oie_live_confirm_t *cf);
-static ngx_uint_t ngx_http_oie_live_buckets(void);
-static void ngx_http_oie_live_confirmed(void *data, redisReply *reply,
+static void ngx_http_oie_confirm_mark(ngx_event_t *ev);
+static void ngx_http_oie_confirm_take(ngx_http_oie_confirm_pending_t *cf);
+static ngx_uint_t ngx_http_oie_confirm_buckets(void);
+static void ngx_http_oie_confirm_answered(void *data, redisReply *reply,
     ngx_uint_t status);
 
 
@@ -48,7 +48,7 @@ static void ngx_http_oie_live_confirmed(void *data, redisReply *reply,
  * {click time, campaign} for the latest when it is within the window, else
  * nil.
  */
-static const char  ngx_http_oie_live_confirm_script[] =
+static const char  ngx_http_oie_confirm_script[] =
     "local t\n"
     "for i = 2, #KEYS do\n"
     "  local v = redis.call('HGET', KEYS[i], ARGV[1])\n"
@@ -67,45 +67,45 @@ typedef struct {
     u_char                      id[OIE_ID_MAX_LEN];
     size_t                      len;
     int64_t                     ms;
-} ngx_http_oie_live_click_t;
+} ngx_http_oie_confirm_click_t;
 
 
-static ngx_http_oie_identity_main_conf_t  *ngx_http_oie_live_imcf;
-static ngx_http_oie_live_click_t           ngx_http_oie_live_marks[
+static ngx_http_oie_identity_main_conf_t  *ngx_http_oie_confirm_imcf;
+static ngx_http_oie_confirm_click_t           ngx_http_oie_confirm_marks[
                                                         OIE_LIVE_MARKS_MAX];
-static ngx_uint_t                          ngx_http_oie_live_nmarks;
-static ngx_event_t                         ngx_http_oie_live_marks_ev;
-static ngx_connection_t                    ngx_http_oie_live_dumb;
-static int64_t                             ngx_http_oie_live_expired;
-static int64_t                             ngx_http_oie_live_bucket;
-static ngx_uint_t                          ngx_http_oie_live_confirm_eval;
-static u_char                              ngx_http_oie_live_confirm_sha[41];
-static ngx_uint_t                          ngx_http_oie_live_exiting;
+static ngx_uint_t                          ngx_http_oie_confirm_nmarks;
+static ngx_event_t                         ngx_http_oie_confirm_marks_ev;
+static ngx_connection_t                    ngx_http_oie_confirm_dumb;
+static int64_t                             ngx_http_oie_confirm_expired;
+static int64_t                             ngx_http_oie_confirm_bucket;
+static ngx_uint_t                          ngx_http_oie_confirm_use_eval;
+static u_char                              ngx_http_oie_confirm_sha[41];
+static ngx_uint_t                          ngx_http_oie_confirm_exiting;
 
 
 ngx_int_t
 ngx_http_oie_confirm_init(ngx_cycle_t *cycle,
     ngx_http_oie_identity_main_conf_t *imcf)
 {
-    ngx_http_oie_live_imcf = imcf;
-    ngx_http_oie_live_exiting = 0;
+    ngx_http_oie_confirm_imcf = imcf;
+    ngx_http_oie_confirm_exiting = 0;
 
     /* nginx's debug log takes an event's data for a connection */
-    ngx_http_oie_live_dumb.fd = (ngx_socket_t) -1;
+    ngx_http_oie_confirm_dumb.fd = (ngx_socket_t) -1;
 
-    if (ngx_http_oie_live_script_sha(ngx_http_oie_live_confirm_script,
-                                 sizeof(ngx_http_oie_live_confirm_script) - 1,
-                                 ngx_http_oie_live_confirm_sha)
+    if (ngx_http_oie_live_script_sha(ngx_http_oie_confirm_script,
+                                 sizeof(ngx_http_oie_confirm_script) - 1,
+                                 ngx_http_oie_confirm_sha)
         != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    ngx_http_oie_live_nmarks = 0;
-    ngx_http_oie_live_marks_ev.handler = ngx_http_oie_live_mark;
-    ngx_http_oie_live_marks_ev.data = &ngx_http_oie_live_dumb;
-    ngx_http_oie_live_marks_ev.log = cycle->log;
-    ngx_http_oie_live_marks_ev.cancelable = 1;
+    ngx_http_oie_confirm_nmarks = 0;
+    ngx_http_oie_confirm_marks_ev.handler = ngx_http_oie_confirm_mark;
+    ngx_http_oie_confirm_marks_ev.data = &ngx_http_oie_confirm_dumb;
+    ngx_http_oie_confirm_marks_ev.log = cycle->log;
+    ngx_http_oie_confirm_marks_ev.cancelable = 1;
 
     return NGX_OK;
 }
@@ -114,13 +114,13 @@ ngx_http_oie_confirm_init(ngx_cycle_t *cycle,
 void
 ngx_http_oie_confirm_exit(void)
 {
-    ngx_http_oie_live_exiting = 1;
+    ngx_http_oie_confirm_exiting = 1;
 
-    if (ngx_http_oie_live_marks_ev.timer_set) {
-        ngx_del_timer(&ngx_http_oie_live_marks_ev);
+    if (ngx_http_oie_confirm_marks_ev.timer_set) {
+        ngx_del_timer(&ngx_http_oie_confirm_marks_ev);
     }
 
-    ngx_http_oie_live_nmarks = 0;
+    ngx_http_oie_confirm_nmarks = 0;
 }
 
 
@@ -138,7 +138,7 @@ ngx_http_oie_live_click(ngx_http_request_t *r, u_char *id, size_t len,
     size_t             n;
     oie_score_event_t  sev;
 
-    if (!ngx_http_oie_live_imcf->live || ngx_http_oie_live_exiting
+    if (!ngx_http_oie_confirm_imcf->live || ngx_http_oie_confirm_exiting
         || len > OIE_ID_MAX_LEN)
     {
         return;
@@ -167,27 +167,27 @@ ngx_http_oie_live_click(ngx_http_request_t *r, u_char *id, size_t len,
         ngx_http_oie_live_enqueue(id, len, &sev, r->connection->log);
     }
 
-    ngx_memcpy(ngx_http_oie_live_marks[ngx_http_oie_live_nmarks].id, id,
+    ngx_memcpy(ngx_http_oie_confirm_marks[ngx_http_oie_confirm_nmarks].id, id,
                len);
-    ngx_http_oie_live_marks[ngx_http_oie_live_nmarks].len = len;
-    ngx_http_oie_live_marks[ngx_http_oie_live_nmarks].ms =
+    ngx_http_oie_confirm_marks[ngx_http_oie_confirm_nmarks].len = len;
+    ngx_http_oie_confirm_marks[ngx_http_oie_confirm_nmarks].ms =
                                                      ngx_http_oie_now_msec();
 
-    if (++ngx_http_oie_live_nmarks == OIE_LIVE_MARKS_MAX) {
-        ngx_http_oie_live_mark(&ngx_http_oie_live_marks_ev);
+    if (++ngx_http_oie_confirm_nmarks == OIE_LIVE_MARKS_MAX) {
+        ngx_http_oie_confirm_mark(&ngx_http_oie_confirm_marks_ev);
         return;
     }
 
     /* the landing page comes much later than this: a round trip to Redis
      * every few milliseconds does for all the clicks in between */
-    if (!ngx_http_oie_live_marks_ev.timer_set) {
-        ngx_add_timer(&ngx_http_oie_live_marks_ev, OIE_LIVE_MARKS_DELAY);
+    if (!ngx_http_oie_confirm_marks_ev.timer_set) {
+        ngx_add_timer(&ngx_http_oie_confirm_marks_ev, OIE_LIVE_MARKS_DELAY);
     }
 }
 
 
 static void
-ngx_http_oie_live_mark(ngx_event_t *ev)
+ngx_http_oie_confirm_mark(ngx_event_t *ev)
 {
     u_char       *p, key[OIE_LIVE_BUCKET_KEY_MAX], ttl[NGX_INT64_LEN];
     int          argc;
@@ -202,9 +202,9 @@ ngx_http_oie_live_mark(ngx_event_t *ev)
     }
 
     /* one HSET per bucket the marks fall in: one, but at a bucket's end */
-    for (done = 0; done < ngx_http_oie_live_nmarks; /* void */ ) {
+    for (done = 0; done < ngx_http_oie_confirm_nmarks; /* void */ ) {
 
-        bucket = ngx_http_oie_live_marks[done].ms / OIE_LIVE_BUCKET_MS;
+        bucket = ngx_http_oie_confirm_marks[done].ms / OIE_LIVE_BUCKET_MS;
 
         argv[0] = "HSET";
         argvlen[0] = 4;
@@ -214,16 +214,19 @@ ngx_http_oie_live_mark(ngx_event_t *ev)
         argc = 2;
         p = buf;
 
-        for (i = done; i < ngx_http_oie_live_nmarks; i++) {
-            if (ngx_http_oie_live_marks[i].ms / OIE_LIVE_BUCKET_MS != bucket) {
+        for (i = done; i < ngx_http_oie_confirm_nmarks; i++) {
+            if (ngx_http_oie_confirm_marks[i].ms / OIE_LIVE_BUCKET_MS
+                != bucket)
+            {
                 break;
             }
 
-            argv[argc] = (const char *) ngx_http_oie_live_marks[i].id;
-            argvlen[argc++] = ngx_http_oie_live_marks[i].len;
+            argv[argc] = (const char *) ngx_http_oie_confirm_marks[i].id;
+            argvlen[argc++] = ngx_http_oie_confirm_marks[i].len;
 
             argv[argc] = (const char *) p;
-            argvlen[argc] = ngx_sprintf(p, "%L", ngx_http_oie_live_marks[i].ms)
+            argvlen[argc] = ngx_sprintf(p, "%L",
+                                        ngx_http_oie_confirm_marks[i].ms)
                             - p;
             p += argvlen[argc++];
         }
@@ -238,18 +241,18 @@ ngx_http_oie_live_mark(ngx_event_t *ev)
          * meanwhile gets it too) */
         now = ngx_http_oie_now_msec();
 
-        if (bucket != ngx_http_oie_live_bucket
-            || now - ngx_http_oie_live_expired >= 1000)
+        if (bucket != ngx_http_oie_confirm_bucket
+            || now - ngx_http_oie_confirm_expired >= 1000)
         {
-            ngx_http_oie_live_bucket = bucket;
-            ngx_http_oie_live_expired = now;
+            ngx_http_oie_confirm_bucket = bucket;
+            ngx_http_oie_confirm_expired = now;
 
             /* the window and a bucket */
             argv[0] = "EXPIRE";
             argvlen[0] = 6;
             argv[2] = (const char *) ttl;
             argvlen[2] = ngx_sprintf(ttl, "%M",
-                                     (ngx_http_oie_live_imcf->confirm_window
+                                     (ngx_http_oie_confirm_imcf->confirm_window
                                       + OIE_LIVE_BUCKET_MS) / 1000)
                          - ttl;
 
@@ -257,7 +260,7 @@ ngx_http_oie_live_mark(ngx_event_t *ev)
         }
     }
 
-    ngx_http_oie_live_nmarks = 0;
+    ngx_http_oie_confirm_nmarks = 0;
 }
 
 
@@ -268,7 +271,7 @@ ngx_http_oie_live_confirm(ngx_http_request_t *r, u_char *id, size_t len,
     u_char                       *p;
     size_t                        ua;
     ngx_str_t                     ip, tc, tr;
-    ngx_http_oie_live_confirm_t  *cf;
+    ngx_http_oie_confirm_pending_t  *cf;
 
     if (ngx_http_oie_client_ip(r, &ip) != NGX_OK) {
         return;
@@ -281,7 +284,7 @@ ngx_http_oie_live_confirm(ngx_http_request_t *r, u_char *id, size_t len,
     ua = r->headers_in.user_agent
          ? ngx_min(r->headers_in.user_agent->value.len, 1024) : 0;
 
-    cf = ngx_alloc(sizeof(ngx_http_oie_live_confirm_t) + ev->visitor_id.len
+    cf = ngx_alloc(sizeof(ngx_http_oie_confirm_pending_t) + ev->visitor_id.len
                    + ip.len + ua + tc.len + tr.len,
                    r->connection->log);
     if (cf == NULL) {
@@ -326,22 +329,22 @@ ngx_http_oie_live_confirm(ngx_http_request_t *r, u_char *id, size_t len,
         ngx_memcpy(p, r->headers_in.user_agent->value.data, ua);
     }
 
-    ngx_http_oie_live_take(cf);
+    ngx_http_oie_confirm_take(cf);
 }
 
 
 /* the click buckets a confirmation looks in: the window's, and one more */
 static ngx_uint_t
-ngx_http_oie_live_buckets(void)
+ngx_http_oie_confirm_buckets(void)
 {
-    return (ngx_http_oie_live_imcf->confirm_window + OIE_LIVE_BUCKET_MS - 1)
+    return (ngx_http_oie_confirm_imcf->confirm_window + OIE_LIVE_BUCKET_MS - 1)
            / OIE_LIVE_BUCKET_MS + 1;
 }
 
 
 /* takes the lead's mark, if any, with the confirm script */
 static void
-ngx_http_oie_live_take(ngx_http_oie_live_confirm_t *cf)
+ngx_http_oie_confirm_take(ngx_http_oie_confirm_pending_t *cf)
 {
     u_char       lkey[sizeof(OIE_LEAD_KEY_PREFIX) + OIE_ID_MAX_LEN];
     u_char       bkeys[OIE_LIVE_BUCKETS_MAX][OIE_LIVE_BUCKET_KEY_MAX];
@@ -354,13 +357,13 @@ ngx_http_oie_live_take(ngx_http_oie_live_confirm_t *cf)
     size_t       argvlen[7 + OIE_LIVE_BUCKETS_MAX];
 
     argc = ngx_http_oie_live_script_call(argv, argvlen,
-                               ngx_http_oie_live_confirm_eval,
-                               ngx_http_oie_live_confirm_script,
-                               sizeof(ngx_http_oie_live_confirm_script) - 1,
-                               ngx_http_oie_live_confirm_sha);
+                               ngx_http_oie_confirm_use_eval,
+                               ngx_http_oie_confirm_script,
+                               sizeof(ngx_http_oie_confirm_script) - 1,
+                               ngx_http_oie_confirm_sha);
 
     /* a mark at most the window old is in one of the n latest buckets */
-    n = ngx_http_oie_live_buckets();
+    n = ngx_http_oie_confirm_buckets();
 
     argv[argc] = (const char *) nkeys;
     argvlen[argc++] = ngx_sprintf(nkeys, "%ui", 1 + n) - nkeys;
@@ -387,10 +390,10 @@ ngx_http_oie_live_take(ngx_http_oie_live_confirm_t *cf)
     argvlen[argc++] = ngx_sprintf(now, "%L", ms) - now;
     argv[argc] = (const char *) window;
     argvlen[argc++] = ngx_sprintf(window, "%M",
-                                  ngx_http_oie_live_imcf->confirm_window)
+                                  ngx_http_oie_confirm_imcf->confirm_window)
                       - window;
 
-    if (ngx_http_oie_redis_send(ngx_http_oie_live_confirmed, cf, 0, argc,
+    if (ngx_http_oie_redis_send(ngx_http_oie_confirm_answered, cf, 0, argc,
                                 argv, argvlen)
         == NULL)
     {
@@ -400,9 +403,9 @@ ngx_http_oie_live_take(ngx_http_oie_live_confirm_t *cf)
 
 
 static void
-ngx_http_oie_live_confirmed(void *data, redisReply *reply, ngx_uint_t status)
+ngx_http_oie_confirm_answered(void *data, redisReply *reply, ngx_uint_t status)
 {
-    ngx_http_oie_live_confirm_t  *cf = data;
+    ngx_http_oie_confirm_pending_t  *cf = data;
 
     u_char                 cls[16];
     redisReply            *camp;
@@ -411,17 +414,17 @@ ngx_http_oie_live_confirmed(void *data, redisReply *reply, ngx_uint_t status)
 
     if (status == OIE_REDIS_REPLY && reply->type == REDIS_REPLY_ERROR
         && reply->len >= 8 && ngx_strncmp(reply->str, "NOSCRIPT", 8) == 0
-        && cf->tries++ == 0 && !ngx_http_oie_live_exiting)
+        && cf->tries++ == 0 && !ngx_http_oie_confirm_exiting)
     {
         /* Redis restarted, or flushed its scripts: EVAL loads it */
-        ngx_http_oie_live_confirm_eval = 1;
-        ngx_http_oie_live_take(cf);
+        ngx_http_oie_confirm_use_eval = 1;
+        ngx_http_oie_confirm_take(cf);
         return;
     }
 
     /* nil: no click waits for this lead */
     if (status != OIE_REDIS_REPLY || reply->type != REDIS_REPLY_ARRAY
-        || reply->elements != 2 || ngx_http_oie_live_exiting)
+        || reply->elements != 2 || ngx_http_oie_confirm_exiting)
     {
         if (status == OIE_REDIS_REPLY && reply->type == REDIS_REPLY_ERROR) {
             ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
@@ -433,7 +436,7 @@ ngx_http_oie_live_confirmed(void *data, redisReply *reply, ngx_uint_t status)
         return;
     }
 
-    ngx_http_oie_live_confirm_eval = 0;
+    ngx_http_oie_confirm_use_eval = 0;
 
     ngx_memzero(&ck, sizeof(ngx_http_oie_click_t));
 
