@@ -155,10 +155,16 @@ subtest 'BigQuery down: both edges spool; back: both replay, still once' => sub 
 subtest 'clicks through either edge: each stored once' => sub {
     # clicks spooled in the outage may come back after its events (the
     # replay of a sink that paused; slower under the sanitizers)
-    my $rows = $bq->wait_rows('email_clicks', $clicks + 2, 60);
+    # (the table holds the click_confirmed rows of these leads' pageviews
+    # too: wait for the clicks themselves, not for a row count)
     my %lead = map { $_ => 1 } @LEADS;
-    my @mine = grep { $lead{ $_->{json}{lead_id} // '' }
-                      && $_->{json}{event_type} eq 'email_click' } @$rows;
+    my $mine = sub {
+        grep { $lead{ $_->{json}{lead_id} // '' }
+               && $_->{json}{event_type} eq 'email_click' }
+             @{ $bq->rows('email_clicks') }
+    };
+    $bq->wait_for(sub { $mine->() >= $clicks + 2 }, 60);
+    my @mine = $mine->();
     # the readiness probes above made one click on each edge
     is(scalar @mine, $clicks + 2, "$clicks clicks (+2 probes) stored")
         or diag join "\n", map {
