@@ -93,9 +93,9 @@ ngx_http_oie_confirm_init(ngx_cycle_t *cycle,
     /* nginx's debug log takes an event's data for a connection */
     ngx_http_oie_confirm_dumb.fd = (ngx_socket_t) -1;
 
-    if (ngx_http_oie_live_script_sha(ngx_http_oie_confirm_script,
-                                 sizeof(ngx_http_oie_confirm_script) - 1,
-                                 ngx_http_oie_confirm_sha)
+    if (ngx_http_oie_redis_script_sha(ngx_http_oie_confirm_script,
+                                      sizeof(ngx_http_oie_confirm_script) - 1,
+                                      ngx_http_oie_confirm_sha)
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -356,11 +356,10 @@ ngx_http_oie_confirm_take(ngx_http_oie_confirm_pending_t *cf)
     const char  *argv[7 + OIE_LIVE_BUCKETS_MAX];
     size_t       argvlen[7 + OIE_LIVE_BUCKETS_MAX];
 
-    argc = ngx_http_oie_live_script_call(argv, argvlen,
-                               ngx_http_oie_confirm_use_eval,
-                               ngx_http_oie_confirm_script,
-                               sizeof(ngx_http_oie_confirm_script) - 1,
-                               ngx_http_oie_confirm_sha);
+    argc = ngx_http_oie_redis_script_call(argv, argvlen,
+               ngx_http_oie_confirm_use_eval, ngx_http_oie_confirm_script,
+               sizeof(ngx_http_oie_confirm_script) - 1,
+               ngx_http_oie_confirm_sha);
 
     /* a mark at most the window old is in one of the n latest buckets */
     n = ngx_http_oie_confirm_buckets();

@@ -22,8 +22,6 @@
 #include "ngx_http_oie_live.h"
 #include "ngx_http_oie_classify.h"
 
-#include <openssl/sha.h>
-
 
 #define OIE_LIVE_MAX_EVENTS     10000       /* waiting, per worker */
 #define OIE_LIVE_MAX_TRIES      8
@@ -142,9 +140,9 @@ ngx_http_oie_live_init(ngx_cycle_t *cycle,
     ngx_http_oie_live_kick_ev.data = &ngx_http_oie_live_dumb;
     ngx_http_oie_live_kick_ev.log = cycle->log;
 
-    if (ngx_http_oie_live_script_sha(ngx_http_oie_live_script,
-                                     sizeof(ngx_http_oie_live_script) - 1,
-                                     ngx_http_oie_live_sha)
+    if (ngx_http_oie_redis_script_sha(ngx_http_oie_live_script,
+                                      sizeof(ngx_http_oie_live_script) - 1,
+                                      ngx_http_oie_live_sha)
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -596,11 +594,11 @@ ngx_http_oie_live_fetched(void *data, redisReply *reply, ngx_uint_t status)
 
     oie_score_compute(&in, ngx_http_oie_now_msec(), &score);
 
-    argc = ngx_http_oie_live_script_call(argv, argvlen,
-                                         ngx_http_oie_live_use_eval,
-                                         ngx_http_oie_live_script,
-                                         sizeof(ngx_http_oie_live_script) - 1,
-                                         ngx_http_oie_live_sha);
+    argc = ngx_http_oie_redis_script_call(argv, argvlen,
+                                          ngx_http_oie_live_use_eval,
+                                          ngx_http_oie_live_script,
+                                          sizeof(ngx_http_oie_live_script) - 1,
+                                          ngx_http_oie_live_sha);
 
     argv[argc] = "4";
     argvlen[argc++] = 1;
@@ -892,45 +890,4 @@ ngx_http_oie_live_rbtree_insert(ngx_rbtree_node_t *temp,
     node->left = sentinel;
     node->right = sentinel;
     ngx_rbt_red(node);
-}
-
-
-/*
- * The first words of a script's call: EVALSHA and its name, or EVAL and
- * the script itself once Redis answered NOSCRIPT.  Answers their count.
- */
-int
-ngx_http_oie_live_script_call(const char **argv, size_t *argvlen,
-    ngx_uint_t eval, const char *script, size_t len, const u_char *sha)
-{
-    if (eval) {
-        argv[0] = "EVAL";
-        argvlen[0] = 4;
-        argv[1] = script;
-        argvlen[1] = len;
-
-    } else {
-        argv[0] = "EVALSHA";
-        argvlen[0] = 7;
-        argv[1] = (const char *) sha;
-        argvlen[1] = 40;
-    }
-
-    return 2;
-}
-
-
-/* EVALSHA's name for a script (its SHA-1 in hex, 40 characters) */
-ngx_int_t
-ngx_http_oie_live_script_sha(const char *script, size_t len, u_char *sha)
-{
-    u_char  md[20];
-
-    if (SHA1((const u_char *) script, len, md) == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_hex_dump(sha, md, 20);
-
-    return NGX_OK;
 }

@@ -16,10 +16,6 @@ void ngx_http_oie_live_enqueue(u_char *id, size_t len, oie_score_event_t *sev,
     ngx_log_t *log);
 ngx_str_t ngx_http_oie_live_row_str(ngx_str_t *row, const char *key);
 ngx_str_t ngx_http_oie_live_row_array(ngx_str_t *row, const char *key);
-ngx_int_t ngx_http_oie_live_script_sha(const char *script, size_t len,
-    u_char *sha);
-int ngx_http_oie_live_script_call(const char **argv, size_t *argvlen,
-    ngx_uint_t eval, const char *script, size_t len, const u_char *sha);
 
 /* ngx_http_oie_confirm.c */
 ngx_int_t ngx_http_oie_confirm_init(ngx_cycle_t *cycle,

@@ -34,6 +34,8 @@
 #define OIE_REDIS_DOWN      1       /* no connection, or it was lost */
 #define OIE_REDIS_TIMEOUT   2       /* no reply within the timeout */
 
+#define OIE_REDIS_BACKOFF_MIN  50   /* ms, the first reconnect */
+
 
 typedef struct {
     ngx_str_t                   name;          /* as configured, for logs */
@@ -68,6 +70,7 @@ typedef struct {
 } ngx_http_oie_redis_stats_t;
 
 
+/* ngx_http_oie_redis_conf.c: the oie_redis directive's arguments */
 char *ngx_http_oie_redis_parse(ngx_conf_t *cf, ngx_http_oie_redis_conf_t *rc);
 
 /* once per worker */
@@ -93,6 +96,14 @@ void ngx_http_oie_redis_cancel(ngx_http_oie_redis_cmd_t *cmd);
 ngx_uint_t ngx_http_oie_redis_up(void);
 
 ngx_http_oie_redis_stats_t *ngx_http_oie_redis_stats(void);
+
+/* ngx_http_oie_redis_script.c: a script's name for EVALSHA (40 hex
+ * digits), and the first two words of its call (EVALSHA and the name, or
+ * EVAL and the text when eval is set); answers their count */
+ngx_int_t ngx_http_oie_redis_script_sha(const char *script, size_t len,
+    u_char *sha);
+int ngx_http_oie_redis_script_call(const char **argv, size_t *argvlen,
+    ngx_uint_t eval, const char *script, size_t len, const u_char *sha);
 
 /*
  * Lead cache support: called when keys of leads change (name is the key;
