@@ -116,6 +116,14 @@ sub start {
             PeerAddr => '127.0.0.1', PeerPort => $self->{port}, Timeout => 1);
         sleep 0.05;
     }
+    # the master listens before its workers are forked: callers that pin,
+    # trace or count the workers want them there (bounded)
+    if (($self->{workers} // '') =~ /^[1-9]\d*$/) {
+        for (1 .. 100) {
+            last if $self->worker_pids >= $self->{workers};
+            sleep 0.05;
+        }
+    }
     return $self;
 }
 
