@@ -22,6 +22,10 @@ my $round_secs = $ENV{BENCH_ROUND_SECONDS} || 3;
 my $batch_rows = $ENV{BENCH_BQ_ROWS} || 500;     # oie_batch rows=
 my $conns = $ENV{BENCH_CONNECTIONS} || 32;
 my $per = $ENV{BENCH_EVENTS_PER_REQUEST} || 10;
+# BENCH_SINK=file: the same /t : return 204 rounds with the NDJSON file sink
+# instead (no upload; no throughput part), to tell the upload's share
+my $sink = $ENV{BENCH_SINK} || 'bigquery';
+die "BENCH_SINK must be bigquery or file\n" unless $sink =~ /^(bigquery|file)$/;
 my $dir = tempdir('oie-bench-bq-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 
 # the stand-in checks and de-duplicates every row but keeps only the newest
@@ -33,9 +37,8 @@ my $bq = OIE::BQStub->start(args => ['--quiet', '--keep-rows', '1000']);
 # on core 1, so /t and return 204 are measured on the same CPU and the
 # stand-in's own work (it parses and checks every row, in JavaScript) does
 # not count against /t.  With two workers nothing is pinned.
-my $taskset = -x '/usr/bin/taskset' ? '/usr/bin/taskset' : undef;
 my $pin = '';
-system("$taskset -pc 1 " . $bq->pid . " >/dev/null") if $taskset;
+OIE::Bench::pin(1, $bq->pid);
 
 sub wrk {
     my ($url, $script, $t) = @_;
@@ -50,9 +53,11 @@ sub wrk {
 my $one = OIE::Bench::pageview_lua($dir, 'one', 1);
 my $many = OIE::Bench::pageview_lua($dir, 'many', $per);
 
-printf "BigQuery sink into the stand-in: wrk 1 thread x %d connections; /t against return 204 in %d rounds\n"
+printf "%s: wrk 1 thread x %d connections; /t against return 204 in %d rounds\n"
      . "of %ds runs in turns; throughput: %ds of %d events per request, until all are stored\n"
      . "(1 worker: nginx and wrk pinned to core 0, the stand-in to core 1)\n",
+    $sink eq 'file' ? 'file sink (BENCH_SINK=file; no upload, no throughput part)'
+                    : 'BigQuery sink into the stand-in',
     $conns, $rounds, $round_secs, $secs, $per;
 print "oie_batch rows=$batch_rows (BENCH_BQ_ROWS)\n";
 
@@ -61,16 +66,17 @@ for my $workers (1, 2) {
     my $stored0 = $bq->stats->{rowsStored} // 0;
     my $ng = OIE::Nginx->new(workers => $workers, http => <<"H", server => "location = /plain { return 204; }")->start;
         oie_zone oie 128m;
-        oie_sink bigquery project=oie-test dataset=outbound_sales
+        @{[ $sink eq 'file' ? "oie_sink file $dir/events-$workers;" : '' ]}
+        @{[ $sink eq 'file' ? '' : "oie_sink bigquery project=oie-test dataset=outbound_sales
                  credentials=@{[ $bq->key_file ]} endpoint=@{[ $bq->url ]}/bigquery/v2
-                 timeout=10s concurrency=4;
+                 timeout=10s concurrency=4;" ]}
         oie_spool $dir/spool-$workers max_size=8g;
         oie_batch rows=$batch_rows bytes=4m interval=50ms;
 H
     $pin = '';
-    if ($taskset && $workers == 1) {
-        system("$taskset -pc 0 $_ >/dev/null") for $ng->pid, $ng->worker_pids;
-        $pin = "$taskset -c 0";
+    if ($workers == 1) {
+        OIE::Bench::pin_nginx($ng, 0);
+        $pin = 'taskset -c 0';
     }
     sleep 0.5;
     # /t with one event against return 204 (the same POST; and a GET),
@@ -90,6 +96,16 @@ H
         }
         push @ratios, $got{post} ? $got{track} / $got{post} : 0;
         push @gratios, $got{get} ? $got{track} / $got{get} : 0;
+    }
+    @ratios = sort { $a <=> $b } @ratios;
+    printf "  %d worker%s: return 204 (POST) %7.0f req/s, /t (1 event) %7.0f req/s (medians of %d rounds of %ds)"
+         . "; ratio %.2f (rounds %.2f to %.2f; against return 204 by GET, %.0f req/s: %.2f)\n",
+        $workers, $workers > 1 ? 's' : ' ', OIE::Bench::median(@{ $rps{post} }), OIE::Bench::median(@{ $rps{track} }),
+        $rounds, $round_secs, OIE::Bench::median(@ratios), $ratios[0], $ratios[-1],
+        OIE::Bench::median(@{ $rps{get} }), OIE::Bench::median(@gratios);
+    if ($sink eq 'file') {
+        $ng->quit;
+        next;
     }
     # then sustained throughput: batches of events, until all are stored
     my $st = $ng->status;
@@ -114,12 +130,6 @@ H
     }
     my $elapsed = $last - $t0;
     $st = $ng->status;
-    @ratios = sort { $a <=> $b } @ratios;
-    printf "  %d worker%s: return 204 (POST) %7.0f req/s, /t (1 event) %7.0f req/s (medians of %d rounds of %ds)"
-         . "; ratio %.2f (rounds %.2f to %.2f; against return 204 by GET, %.0f req/s: %.2f)\n",
-        $workers, $workers > 1 ? 's' : ' ', OIE::Bench::median(@{ $rps{post} }), OIE::Bench::median(@{ $rps{track} }),
-        $rounds, $round_secs, OIE::Bench::median(@ratios), $ratios[0], $ratios[-1],
-        OIE::Bench::median(@{ $rps{get} }), OIE::Bench::median(@gratios);
     printf "             /t (%d events) %.0f req/s p99 %s: %d events accepted, stored in %.1fs = %.0f rows/s; spooled %d, dropped %d, lost %d\n",
         $per, $trps, $tp99, $accepted - $accepted0, $elapsed,
         $elapsed ? ($stored - $stored0b) / $elapsed : 0,

@@ -34,7 +34,7 @@ my $conns = $ENV{BENCH_CONNECTIONS} || 2;
 my $dir = tempdir('oie-bench-cost-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 
 my $bq = OIE::BQStub->start(args => ['--quiet', '--keep-rows', '1000']);
-system("taskset -pc 1 " . $bq->pid . " >/dev/null");
+OIE::Bench::pin(1, $bq->pid);
 
 my @ng;
 for my $i (0 .. $#variants) {
@@ -54,7 +54,7 @@ for my $i (0 .. $#variants) {
         oie_spool $dir/spool-$i max_size=8g;
         oie_batch rows=500 bytes=4m interval=50ms;
 H
-    system("taskset -pc 0 $_ >/dev/null") for $ng[$i]->pid, $ng[$i]->worker_pids;
+    OIE::Bench::pin_nginx($ng[$i], 0);
 }
 
 my $ten = OIE::Bench::pageview_lua($dir, 'ten', 10);

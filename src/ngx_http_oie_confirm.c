@@ -40,6 +40,9 @@ static void ngx_http_oie_confirm_take(ngx_http_oie_confirm_pending_t *cf);
 static ngx_uint_t ngx_http_oie_confirm_buckets(void);
 static void ngx_http_oie_confirm_answered(void *data, redisReply *reply,
     ngx_uint_t status);
+static void ngx_http_oie_confirm_score(u_char *id, size_t len,
+    const char *type, const char *traffic_class, size_t class_len,
+    int64_t time_ms, ngx_log_t *log);
 
 
 /*
@@ -67,11 +70,11 @@ typedef struct {
     u_char                      id[OIE_ID_MAX_LEN];
     size_t                      len;
     int64_t                     ms;
-} ngx_http_oie_confirm_click_t;
+} ngx_http_oie_confirm_mark_t;
 
 
 static ngx_http_oie_identity_main_conf_t  *ngx_http_oie_confirm_imcf;
-static ngx_http_oie_confirm_click_t           ngx_http_oie_confirm_marks[
+static ngx_http_oie_confirm_mark_t         ngx_http_oie_confirm_marks[
                                                         OIE_LIVE_MARKS_MAX];
 static ngx_uint_t                          ngx_http_oie_confirm_nmarks;
 static ngx_event_t                         ngx_http_oie_confirm_marks_ev;
@@ -132,11 +135,10 @@ ngx_http_oie_confirm_exit(void)
  */
 
 void
-ngx_http_oie_live_click(ngx_http_request_t *r, u_char *id, size_t len,
+ngx_http_oie_confirm_click(ngx_http_request_t *r, u_char *id, size_t len,
     const char *traffic_class)
 {
-    size_t             n;
-    oie_score_event_t  sev;
+    size_t  n;
 
     if (!ngx_http_oie_confirm_imcf->live || ngx_http_oie_confirm_exiting
         || len > OIE_ID_MAX_LEN)
@@ -153,18 +155,9 @@ ngx_http_oie_live_click(ngx_http_request_t *r, u_char *id, size_t len,
 
     /* a person's click counts at once (the definition's human clicks) */
     if (n == 5 && ngx_strncmp(traffic_class, "human", 5) == 0) {
-        ngx_memzero(&sev, sizeof(oie_score_event_t));
-        sev.type.data = "email_click";
-        sev.type.len = sizeof("email_click") - 1;
-        sev.outcome.data = "ok";
-        sev.outcome.len = 2;
-        sev.traffic_class.data = traffic_class;
-        sev.traffic_class.len = n;
-        sev.scroll_depth = -1;
-        sev.engaged_ms = -1;
-        sev.time_ms = ngx_http_oie_now_msec();
-
-        ngx_http_oie_live_enqueue(id, len, &sev, r->connection->log);
+        ngx_http_oie_confirm_score(id, len, "email_click", traffic_class, n,
+                                   ngx_http_oie_now_msec(),
+                                   r->connection->log);
     }
 
     ngx_memcpy(ngx_http_oie_confirm_marks[ngx_http_oie_confirm_nmarks].id, id,
@@ -265,12 +258,12 @@ ngx_http_oie_confirm_mark(ngx_event_t *ev)
 
 
 void
-ngx_http_oie_live_confirm(ngx_http_request_t *r, u_char *id, size_t len,
-    ngx_http_oie_event_t *ev)
+ngx_http_oie_confirm_pageview(ngx_http_request_t *r, u_char *id,
+    size_t len, ngx_http_oie_event_t *ev)
 {
-    u_char                       *p;
-    size_t                        ua;
-    ngx_str_t                     ip, tc, tr;
+    u_char                          *p;
+    size_t                           ua;
+    ngx_str_t                        ip, tc, tr;
     ngx_http_oie_confirm_pending_t  *cf;
 
     if (ngx_http_oie_client_ip(r, &ip) != NGX_OK) {
@@ -409,7 +402,6 @@ ngx_http_oie_confirm_answered(void *data, redisReply *reply, ngx_uint_t status)
     u_char                 cls[16];
     redisReply            *camp;
     ngx_http_oie_click_t   ck;
-    oie_score_event_t      sev;
 
     if (status == OIE_REDIS_REPLY && reply->type == REDIS_REPLY_ERROR
         && reply->len >= 8 && ngx_strncmp(reply->str, "NOSCRIPT", 8) == 0
@@ -464,18 +456,33 @@ ngx_http_oie_confirm_answered(void *data, redisReply *reply, ngx_uint_t status)
 
     (void) ngx_http_oie_click_push(ngx_cycle->log, &ck);
 
-    ngx_memzero(&sev, sizeof(oie_score_event_t));
-    sev.type.data = "click_confirmed";
-    sev.type.len = sizeof("click_confirmed") - 1;
-    sev.outcome.data = "ok";
-    sev.outcome.len = 2;
-    sev.traffic_class.data = (const char *) cf->traffic_class.data;
-    sev.traffic_class.len = cf->traffic_class.len;
-    sev.scroll_depth = -1;
-    sev.engaged_ms = -1;
-    sev.time_ms = ck.time_ms;
-
-    ngx_http_oie_live_enqueue(cf->id, cf->id_len, &sev, ngx_cycle->log);
+    ngx_http_oie_confirm_score(cf->id, cf->id_len, "click_confirmed",
+                               (const char *) cf->traffic_class.data,
+                               cf->traffic_class.len, ck.time_ms,
+                               ngx_cycle->log);
 
     ngx_free(cf);
+}
+
+
+/* a click (a person's) or its confirmation, for the lead's live score */
+static void
+ngx_http_oie_confirm_score(u_char *id, size_t len, const char *type,
+    const char *traffic_class, size_t class_len, int64_t time_ms,
+    ngx_log_t *log)
+{
+    oie_score_event_t  sev;
+
+    ngx_memzero(&sev, sizeof(oie_score_event_t));
+    sev.type.data = type;
+    sev.type.len = ngx_strlen(type);
+    sev.outcome.data = "ok";
+    sev.outcome.len = 2;
+    sev.traffic_class.data = traffic_class;
+    sev.traffic_class.len = class_len;
+    sev.scroll_depth = -1;
+    sev.engaged_ms = -1;
+    sev.time_ms = time_ms;
+
+    ngx_http_oie_live_enqueue(id, len, &sev, log);
 }

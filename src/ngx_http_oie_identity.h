@@ -152,8 +152,8 @@ ngx_int_t ngx_http_oie_personalize_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_oie_live_init(ngx_cycle_t *cycle,
     ngx_http_oie_identity_main_conf_t *imcf);
 void ngx_http_oie_live_exit(ngx_cycle_t *cycle);
-void ngx_http_oie_live_click(ngx_http_request_t *r, u_char *id, size_t len,
-    const char *traffic_class);
+void ngx_http_oie_confirm_click(ngx_http_request_t *r, u_char *id,
+    size_t len, const char *traffic_class);
 ngx_int_t ngx_http_oie_alert_init(ngx_cycle_t *cycle,
     ngx_http_oie_identity_main_conf_t *imcf);
 void ngx_http_oie_alert_exit(ngx_cycle_t *cycle);

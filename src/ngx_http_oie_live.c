@@ -253,7 +253,7 @@ ngx_http_oie_live_observe(ngx_http_request_t *r, ngx_http_oie_event_t *ev)
         && oie_score_traffic_counts(sev.traffic_class.data,
                                     sev.traffic_class.len))
     {
-        ngx_http_oie_live_confirm(r, ev->lead_id.data, n, ev);
+        ngx_http_oie_confirm_pageview(r, ev->lead_id.data, n, ev);
     }
 
     /* events the definition leaves out cost no round trip */

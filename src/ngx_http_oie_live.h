@@ -21,8 +21,8 @@ ngx_str_t ngx_http_oie_live_row_array(ngx_str_t *row, const char *key);
 ngx_int_t ngx_http_oie_confirm_init(ngx_cycle_t *cycle,
     ngx_http_oie_identity_main_conf_t *imcf);
 void ngx_http_oie_confirm_exit(void);
-void ngx_http_oie_live_confirm(ngx_http_request_t *r, u_char *id, size_t len,
-    ngx_http_oie_event_t *ev);
+void ngx_http_oie_confirm_pageview(ngx_http_request_t *r, u_char *id,
+    size_t len, ngx_http_oie_event_t *ev);
 
 
 #endif /* _NGX_HTTP_OIE_LIVE_H_INCLUDED_ */

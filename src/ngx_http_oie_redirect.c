@@ -193,8 +193,8 @@ ngx_http_oie_redirect_answer(ngx_http_request_t *r,
     (void) ngx_http_oie_click_push(r->connection->log, &ck);
 
     if (status == OIE_LEAD_FOUND && r->method == NGX_HTTP_GET) {
-        ngx_http_oie_live_click(r, ctx->id.data, ctx->id.len,
-                                ck.traffic_class);
+        ngx_http_oie_confirm_click(r, ctx->id.data, ctx->id.len,
+                                   ck.traffic_class);
     }
 
     h = ngx_list_push(&r->headers_out.headers);

@@ -196,7 +196,12 @@ subtest 'the live score in the shared Redis counts both edges' => sub {
         # The live score may give an update up when the counters keep
         # changing under it (optimistic retries, a few at most), and says
         # so in the log; then a shortfall is that, else none is allowed.
-        my $gave_up = grep { $_->error_log =~ /live score of "\Q$lead\E" not updated/ } @edges;
+        # The warnings (an update given up, a full queue) are written once a
+        # second at most, for whichever lead came first: one for any lead
+        # stands for all of them.
+        my $gave_up = grep {
+            $_->error_log =~ /oie: live score(?: of "[^"]*" not updated|: \d+ events waiting)/
+        } @edges;
         if (!$gave_up) {
             is($got, $want, "$lead: every pageview of both edges counted");
         } else {

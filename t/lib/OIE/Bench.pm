@@ -1,9 +1,12 @@
 package OIE::Bench;
-# What the bench scripts share: the median of a list, and a wrk script that
-# POSTs pageviews to /t the way pixel.js does.
+# What the bench scripts share: the median of a list, a wrk script that
+# POSTs pageviews to /t the way pixel.js does, and pinning processes to a
+# core (checked: a pid that is not there yet cannot be pinned).
 #
 #   my $lua = OIE::Bench::pageview_lua($dir, 'many', 10);   # 10 events a request
 #   my $m = OIE::Bench::median(@figures);
+#   OIE::Bench::pin_nginx($ng, 0);              # its master and every worker
+#   OIE::Bench::pin(1, $bq->pid);
 
 use strict;
 use warnings;
@@ -25,6 +28,27 @@ sub pageview_lua {
              . qq(wrk.body = '$body'\n);
     close $lua;
     return "$dir/$name.lua";
+}
+
+# pins the pids to one core, and dies unless each of them is on it
+sub pin {
+    my ($core, @pids) = @_;
+    for my $pid (@pids) {
+        system("taskset -pc $core $pid >/dev/null") == 0
+            or die "taskset -pc $core $pid failed\n";
+        open my $st, '<', "/proc/$pid/status" or die "/proc/$pid/status: $!\n";
+        my ($cpus) = join('', <$st>) =~ /^Cpus_allowed_list:\s*(\S+)/m;
+        die "pid $pid runs on cores $cpus, not $core\n" unless ($cpus // '') eq $core;
+    }
+}
+
+# an OIE::Nginx's master and all its workers (started: none missing)
+sub pin_nginx {
+    my ($ng, $core) = @_;
+    my @workers = $ng->worker_pids;
+    die 'nginx has ' . scalar(@workers) . " workers, not $ng->{workers}: cannot pin them\n"
+        unless @workers == $ng->{workers};
+    pin($core, $ng->pid, @workers);
 }
 
 1;
