@@ -26,6 +26,10 @@ my $per = $ENV{BENCH_EVENTS_PER_REQUEST} || 10;
 # instead (no upload; no throughput part), to tell the upload's share
 my $sink = $ENV{BENCH_SINK} || 'bigquery';
 die "BENCH_SINK must be bigquery or file\n" unless $sink =~ /^(bigquery|file)$/;
+# BENCH_DRAIN=process: oie_drain_process on (the helper process drains and
+# uploads; with 1 worker it is pinned to core 1, beside the stand-in)
+my $drain = $ENV{BENCH_DRAIN} || 'workers';
+die "BENCH_DRAIN must be workers or process\n" unless $drain =~ /^(workers|process)$/;
 my $dir = tempdir('oie-bench-bq-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 
 # the stand-in checks and de-duplicates every row but keeps only the newest
@@ -60,6 +64,8 @@ printf "%s: wrk 1 thread x %d connections; /t against return 204 in %d rounds\n"
                     : 'BigQuery sink into the stand-in',
     $conns, $rounds, $round_secs, $secs, $per;
 print "oie_batch rows=$batch_rows (BENCH_BQ_ROWS)\n";
+print "oie_drain_process on (BENCH_DRAIN=process): the helper drains; 1 worker: it is pinned to core 1\n"
+    if $drain eq 'process';
 
 for my $workers (1, 2) {
     $bq->reset;
@@ -72,10 +78,12 @@ for my $workers (1, 2) {
                  timeout=10s concurrency=4;" ]}
         oie_spool $dir/spool-$workers max_size=8g;
         oie_batch rows=$batch_rows bytes=4m interval=50ms;
+        @{[ $drain eq 'process' ? 'oie_drain_process on;' : '' ]}
 H
     $pin = '';
     if ($workers == 1) {
         OIE::Bench::pin_nginx($ng, 0);
+        OIE::Bench::pin_helper($ng, 1) if $drain eq 'process';
         $pin = 'taskset -c 0';
     }
     sleep 0.5;

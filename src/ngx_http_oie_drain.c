@@ -3,6 +3,11 @@
  * hands them to the sink.  Any worker may pop any row (pops are locked), so
  * a row is delivered by exactly one worker.  The timer is cancelable so a
  * graceful quit is not held up by it; exit_process drains what is left.
+ *
+ * With oie_drain_process on, the timer pops only in the helper process
+ * (ngx_http_oie_drain_process.c); in a worker it just closes the spool
+ * files the worker wrote when the ring was full, and the worker's
+ * exit_process still spools what is in the ring when it goes.
  */
 
 #include "ngx_http_oie_module.h"
@@ -66,11 +71,14 @@ ngx_http_oie_drain_handler(ngx_event_t *ev)
      * An exiting worker (quit, or an old one after a reload) leaves the
      * ring to the others while it finishes; exit_process takes the rest.
      */
-    more = ngx_exiting ? OIE_DRAIN_EMPTY
-                       : ngx_http_oie_drain_some(ev->log,
-                                                 OIE_DRAIN_BATCHES_PER_TICK);
+    more = (ngx_exiting || !ngx_http_oie_drains_here())
+           ? OIE_DRAIN_EMPTY
+           : ngx_http_oie_drain_some(ev->log, OIE_DRAIN_BATCHES_PER_TICK);
 
-    if (omcf->sink == OIE_SINK_BIGQUERY) {
+    if (omcf->sink == OIE_SINK_BIGQUERY && !ngx_http_oie_drains_here()) {
+        ngx_http_oie_spool_tick(ev->log, 0);
+
+    } else if (omcf->sink == OIE_SINK_BIGQUERY) {
         ngx_http_oie_bq_tick(ev->log);
 
     } else {
@@ -93,6 +101,15 @@ ngx_http_oie_drain_handler(ngx_event_t *ev)
     }
 
     ngx_add_timer(ev, next);
+}
+
+
+/* with oie_drain_process on, a worker leaves the ring to the helper */
+ngx_uint_t
+ngx_http_oie_drains_here(void)
+{
+    return !ngx_http_oie_worker.omcf->drain_process
+           || ngx_process != NGX_PROCESS_WORKER;
 }
 
 

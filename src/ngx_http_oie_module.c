@@ -61,6 +61,13 @@ static ngx_command_t  ngx_http_oie_commands[] = {
       0,
       NULL },
 
+    { ngx_string("oie_drain_process"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_oie_main_conf_t, drain_process),
+      NULL },
+
     { ngx_string("oie_allowed_origins"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_http_oie_origins,
@@ -152,6 +159,7 @@ ngx_http_oie_create_main_conf(ngx_conf_t *cf)
     omcf->batch_rows = NGX_CONF_UNSET_UINT;
     omcf->batch_bytes = NGX_CONF_UNSET_SIZE;
     omcf->batch_interval = NGX_CONF_UNSET_MSEC;
+    omcf->drain_process = NGX_CONF_UNSET;
     omcf->enabled = 0;
 
     return omcf;
@@ -197,6 +205,13 @@ ngx_http_oie_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_uint_value(omcf->batch_rows, 500);
     ngx_conf_init_size_value(omcf->batch_bytes, 4 * 1024 * 1024);
     ngx_conf_init_msec_value(omcf->batch_interval, 1000);
+    ngx_conf_init_value(omcf->drain_process, 0);
+
+    if (omcf->drain_process && omcf->shm_zone
+        && ngx_http_oie_drain_process_add(cf, omcf) != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
 
     return NGX_CONF_OK;
 }
@@ -554,7 +569,11 @@ ngx_http_oie_init_process(ngx_cycle_t *cycle)
 {
     ngx_http_oie_main_conf_t  *omcf;
 
-    /* not in the cache manager and loader: they serve no requests */
+    /*
+     * Not in the cache manager and loader: they serve no requests.  With
+     * oie_drain_process on, the cache manager starts the drain itself
+     * (ngx_http_oie_drain_process.c).
+     */
     if (ngx_process != NGX_PROCESS_WORKER
         && ngx_process != NGX_PROCESS_SINGLE)
     {
@@ -566,6 +585,17 @@ ngx_http_oie_init_process(ngx_cycle_t *cycle)
     if (omcf == NULL || omcf->shm_zone == NULL) {
         return NGX_OK;
     }
+
+    return ngx_http_oie_process_start(cycle);
+}
+
+
+ngx_int_t
+ngx_http_oie_process_start(ngx_cycle_t *cycle)
+{
+    ngx_http_oie_main_conf_t  *omcf;
+
+    omcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_oie_module);
 
     ngx_http_oie_worker.omcf = omcf;
 
@@ -582,7 +612,7 @@ ngx_http_oie_init_process(ngx_cycle_t *cycle)
     }
 
     /*
-     * A worker that replaces one that died (the master respawns it) takes
+     * A process that replaces one that died (the master respawns it) takes
      * over what the dead one left: its .part files and spool claims.
      */
     if (omcf->sink == OIE_SINK_FILE) {

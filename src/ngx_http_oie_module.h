@@ -98,6 +98,7 @@ typedef struct {
     ngx_uint_t                  batch_rows;
     size_t                      batch_bytes;
     ngx_msec_t                  batch_interval;
+    ngx_flag_t                  drain_process;
     ngx_flag_t                  enabled;      /* some location uses oie */
 } ngx_http_oie_main_conf_t;
 
@@ -181,9 +182,17 @@ off_t ngx_http_oie_whole_lines(u_char *path, ngx_log_t *log);
 ngx_pid_t ngx_http_oie_file_pid(const char *name, const char *after);
 ngx_uint_t ngx_http_oie_pid_alive(ngx_pid_t pid);
 
+/* a process that serves requests or drains the ring, at its start */
+ngx_int_t ngx_http_oie_process_start(ngx_cycle_t *cycle);
+
 /* the drain timer and the sinks */
 ngx_int_t ngx_http_oie_drain_init(ngx_cycle_t *cycle);
 void ngx_http_oie_drain_exit(ngx_cycle_t *cycle);
+ngx_uint_t ngx_http_oie_drains_here(void);
+
+/* oie_drain_process: the drain in nginx's helper process */
+ngx_int_t ngx_http_oie_drain_process_add(ngx_conf_t *cf,
+    ngx_http_oie_main_conf_t *omcf);
 ngx_int_t ngx_http_oie_sink_file_prepare(ngx_cycle_t *cycle,
     ngx_http_oie_file_conf_t *fc);
 ngx_int_t ngx_http_oie_sink_file_write(ngx_http_oie_batch_t *b,

@@ -56,6 +56,11 @@ ngx_http_oie_bq_init(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    if (!ngx_http_oie_drains_here()) {
+        /* the helper uploads; this worker only spools, when it exits */
+        return NGX_OK;
+    }
+
     ngx_http_oie_oauth_on_ready(ngx_http_oie_bq_token_ready);
 
     return ngx_http_oie_oauth_init(cycle, bq->conf);

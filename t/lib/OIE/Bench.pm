@@ -51,4 +51,17 @@ sub pin_nginx {
     pin($core, $ng->pid, @workers);
 }
 
+# the helper that drains with oie_drain_process on (bounded wait: the
+# master starts it after the workers)
+sub pin_helper {
+    my ($ng, $core) = @_;
+    my @helpers;
+    for (1 .. 50) {
+        last if @helpers = $ng->helper_pids;
+        select undef, undef, undef, 0.1;
+    }
+    die "nginx has no cache manager process to pin\n" unless @helpers == 1;
+    pin($core, @helpers);
+}
+
 1;

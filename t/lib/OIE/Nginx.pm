@@ -135,8 +135,14 @@ sub pid {
     return $pid && kill(0, $pid) ? $pid : undef;
 }
 
-sub worker_pids {
-    my $self = shift;
+sub worker_pids { $_[0]->_children(qr/worker process/) }
+
+# the cache manager process, which drains the ring with oie_drain_process
+# on (none found under valgrind, where titles are not set)
+sub helper_pids { $_[0]->_children(qr/cache manager process/, 1) }
+
+sub _children {
+    my ($self, $title, $titled_only) = @_;
     my $master = $self->pid or return ();
     my @pids;
     for my $dir (glob '/proc/[0-9]*') {
@@ -150,7 +156,7 @@ sub worker_pids {
         my ($pid) = $dir =~ m{(\d+)$};
         open my $cmd, '<', "$dir/cmdline" or next;
         my $cmdline = <$cmd> // '';
-        push @pids, $pid if $valgrind || $cmdline =~ /worker process/;
+        push @pids, $pid if ($valgrind && !$titled_only) || $cmdline =~ $title;
     }
     return @pids;
 }
@@ -181,7 +187,8 @@ sub stop {
 sub kill9 {
     my $self = shift;
     my $pid = $self->pid or return;
-    my @workers = $self->worker_pids;
+    my %kids = map { $_ => 1 } $self->worker_pids, $self->helper_pids;
+    my @workers = sort keys %kids;
     kill 'KILL', $pid, @workers;
     $self->_wait_gone($_, 5) for $pid, @workers;
     unlink "$self->{prefix}/logs/nginx.pid";
