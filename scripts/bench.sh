@@ -150,6 +150,10 @@ echo
 perl scripts/bench-bigquery.pl
 
 echo
+echo "the same with oie_drain_process on (the helper process uploads):"
+BENCH_DRAIN=process perl scripts/bench-bigquery.pl
+
+echo
 echo "what uploading costs a worker (CPU per event, BigQuery sink against the file sink):"
 perl scripts/bench-bq-cost.pl
 

@@ -71,6 +71,12 @@ ngx_http_oie_drain_handler(ngx_event_t *ev)
      * An exiting worker (quit, or an old one after a reload) leaves the
      * ring to the others while it finishes; exit_process takes the rest.
      */
+    if (ngx_process == NGX_PROCESS_HELPER) {
+        /* oie_drain_process on: /oie/status tells how the helper is */
+        ngx_http_oie_worker.sh->counters.drain_pid = ngx_pid;
+        ngx_http_oie_worker.sh->counters.drain_tick = ngx_current_msec;
+    }
+
     more = (ngx_exiting || !ngx_http_oie_drains_here())
            ? OIE_DRAIN_EMPTY
            : ngx_http_oie_drain_some(ev->log, OIE_DRAIN_BATCHES_PER_TICK);

@@ -51,6 +51,9 @@ typedef struct {
     ngx_atomic_t                sink_errors;
     ngx_atomic_t                files_completed;
     ngx_atomic_t                reloads_kept;
+    /* oie_drain_process on: the helper and its last drain tick */
+    ngx_atomic_t                drain_pid;
+    ngx_atomic_t                drain_tick;          /* ngx_current_msec */
     /* BigQuery and the spool */
     ngx_atomic_t                uploads;
     ngx_atomic_t                upload_errors;

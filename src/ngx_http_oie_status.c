@@ -62,6 +62,18 @@ ngx_http_oie_snapshot(ngx_http_oie_snapshot_t *s)
 }
 
 
+/* this process's clock may lag the helper's by a tick: never below 0 */
+static ngx_msec_t
+ngx_http_oie_drain_idle(ngx_http_oie_snapshot_t *s)
+{
+    ngx_msec_int_t  idle;
+
+    idle = (ngx_msec_int_t) (ngx_current_msec - s->c.drain_tick);
+
+    return idle > 0 ? (ngx_msec_t) idle : 0;
+}
+
+
 static u_char *
 ngx_http_oie_status_json(u_char *p, u_char *end, ngx_http_oie_snapshot_t *s)
 {
@@ -80,11 +92,23 @@ ngx_http_oie_status_json(u_char *p, u_char *end, ngx_http_oie_snapshot_t *s)
 
     p = ngx_slprintf(p, end,
                      "},\"ring\":{\"size\":%uL,\"used\":%uL,\"events\":%uL,"
-                     "\"high_water\":%uL,\"reloads_kept\":%uA},"
+                     "\"high_water\":%uL,\"reloads_kept\":%uA},",
+                     s->ring_size, s->ring_used, s->ring_records,
+                     s->ring_high_water, s->c.reloads_kept);
+
+    if (ngx_http_oie_worker.omcf->drain_process) {
+        /* the helper's pid, and how long since it last drained */
+        p = s->c.drain_pid
+            ? ngx_slprintf(p, end,
+                           "\"drain\":{\"process\":%uA,\"idle_ms\":%M},",
+                           s->c.drain_pid, ngx_http_oie_drain_idle(s))
+            : ngx_slprintf(p, end,
+                           "\"drain\":{\"process\":null,\"idle_ms\":null},");
+    }
+
+    p = ngx_slprintf(p, end,
                      "\"sink\":{\"type\":\"%s\",\"batches\":%uA,"
                      "\"rows\":%uA,\"bytes\":%uA,\"errors\":%uA",
-                     s->ring_size, s->ring_used, s->ring_records,
-                     s->ring_high_water, s->c.reloads_kept,
                      ngx_http_oie_worker.omcf->sink == OIE_SINK_BIGQUERY
                      ? "bigquery" : "file", s->c.batches,
                      s->c.rows_delivered, s->c.bytes_delivered,
@@ -182,6 +206,15 @@ ngx_http_oie_status_prometheus(u_char *p, u_char *end,
         "oie_sink_errors_total %uA\n",
         s->ring_size, s->ring_used, s->ring_records, s->c.batches,
         s->c.rows_delivered, s->c.bytes_delivered, s->c.sink_errors);
+
+    if (ngx_http_oie_worker.omcf->drain_process && s->c.drain_pid) {
+        p = ngx_slprintf(p, end,
+            "# HELP oie_drain_idle_seconds Time since the drain process "
+            "last drained the ring.\n"
+            "# TYPE oie_drain_idle_seconds gauge\n"
+            "oie_drain_idle_seconds %.3f\n",
+            (double) ngx_http_oie_drain_idle(s) / 1000);
+    }
 
     if (ngx_http_oie_worker.omcf->sink != OIE_SINK_BIGQUERY) {
         return p;

@@ -118,6 +118,11 @@ subtest 'two workers: the helper alone fetches the token and uploads' => sub {
     my $st = $ng->status;
     is($st->{sink}{rows_accepted}, 30, 'a worker\'s oie_status counts the helper\'s uploads');
     is($st->{ring}{events}, 0, 'the ring is empty');
+    is($st->{drain}{process}, $helper, 'oie_status names the helper');
+    ok($st->{drain}{idle_ms} >= 0 && $st->{drain}{idle_ms} < 5000,
+       "and when it last drained ($st->{drain}{idle_ms} ms ago; oie_batch interval=20ms)");
+    my (undef, undef, $prom) = $ng->request('GET', '/status?format=prometheus');
+    like($prom, qr/^oie_drain_idle_seconds \d+\.\d{3}$/m, 'the Prometheus form has oie_drain_idle_seconds');
     $ng->quit;
     ok(!$ng->pid, 'quit');
 };
@@ -175,6 +180,8 @@ subtest 'kill -9 of the helper with uploads in flight: its successor replays the
     my $new = $bq->wait_for(sub { my ($h) = $ng->helper_pids; $h && $h != $helper ? $h : undef }, 20);
     ok($new, 'the master started a new helper');
     is($ng->pid, $master, 'the same master');
+    ok($bq->wait_for(sub { ($ng->status->{drain}{process} // 0) == $new }, 10),
+       'oie_status names the new helper');
     stored_once('hk', 20, 'after the helper was killed');
     like($ng->error_log, qr/upload journal of process $helper returned for replay/,
          'the journal was taken over');
@@ -249,6 +256,10 @@ subtest 'oie_drain_process takes on or off' => sub {
     $ng = OIE::Nginx->new(http => "oie_drain_process off;");
     ($rc, $out) = $ng->_run('-t');
     is($rc, 0, 'off is accepted') or diag($out);
+    $ng->start;
+    ok(!exists $ng->status->{drain}, 'off: oie_status has no drain object');
+    is(scalar(() = $ng->helper_pids), 0, 'and nginx starts no helper');
+    $ng->quit;
 };
 
 $bq->stop;
