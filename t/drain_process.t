@@ -247,6 +247,19 @@ H
     is(scalar(grep { $_ > 1 } values %seen), 0, 'none twice');
 };
 
+subtest 'master_process off: the one process drains' => sub {
+    $bq->reset;
+    my $ng = dp_nginx(workers => 'auto');
+    $ng->{main} = 'master_process off;';
+    $ng->write_conf;
+    $ng->start;
+    is(send_events($ng, 'single', 10), 10, 'accepted');
+    stored_once('single', 10, 'no helper, no master');
+    is(scalar(() = $ng->helper_pids), 0, 'no helper process');
+    is($ng->status->{drain}{process}, undef, 'oie_status: no helper');
+    $ng->quit;
+};
+
 subtest 'oie_drain_process takes on or off' => sub {
     my $ng = OIE::Nginx->new(http => "oie_drain_process yes;");
     my ($rc, $out) = $ng->_run('-t');
