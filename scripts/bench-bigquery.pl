@@ -91,14 +91,22 @@ H
     # while uploads run: short runs in turns, a round each, and the median
     # of the rounds' own ratios (this machine drifts by more than the
     # difference measured)
-    my (@ratios, @gratios, %rps);
+    my (@ratios, @gratios, %rps, %cpu);
+    my @nginx = ($ng->worker_pids, $ng->helper_pids);
     for my $r (1 .. $rounds) {
         my @order = (['post', 'plain', $one], ['track', 't', $one], ['get', 'plain', undef]);
         push @order, shift @order for 1 .. ($r - 1) % 3;
         my %got;
         for my $run (@order) {
             my ($key, $loc, $script) = @$run;
+            my ($c0, $b0, $t0) = (OIE::Bench::cpu_seconds(@nginx), OIE::Bench::cpu_seconds($bq->pid), time);
             my ($rps) = wrk("http://127.0.0.1:@{[ $ng->port ]}/$loc", $script, $round_secs);
+            if ($key eq 'track') {
+                # what nginx and the stand-in used of the two cores meanwhile
+                $cpu{secs} += time - $t0;
+                $cpu{nginx} += OIE::Bench::cpu_seconds(@nginx) - $c0;
+                $cpu{bq} += OIE::Bench::cpu_seconds($bq->pid) - $b0;
+            }
             $got{$key} = $rps;
             push @{ $rps{$key} }, $rps;
         }
@@ -111,6 +119,8 @@ H
         $workers, $workers > 1 ? 's' : ' ', OIE::Bench::median(@{ $rps{post} }), OIE::Bench::median(@{ $rps{track} }),
         $rounds, $round_secs, OIE::Bench::median(@ratios), $ratios[0], $ratios[-1],
         OIE::Bench::median(@{ $rps{get} }), OIE::Bench::median(@gratios);
+    printf "             during the /t runs: nginx's workers%s used %.2f cores, the stand-in %.2f cores\n",
+        $drain eq 'process' ? ' and helper' : '', $cpu{nginx} / $cpu{secs}, $cpu{bq} / $cpu{secs};
     if ($sink eq 'file') {
         $ng->quit;
         next;

@@ -7,6 +7,7 @@ package OIE::Bench;
 #   my $m = OIE::Bench::median(@figures);
 #   OIE::Bench::pin_nginx($ng, 0);              # its master and every worker
 #   OIE::Bench::pin(1, $bq->pid);
+#   my $t = OIE::Bench::cpu_seconds(@pids);     # user + system CPU so far
 
 use strict;
 use warnings;
@@ -28,6 +29,21 @@ sub pageview_lua {
              . qq(wrk.body = '$body'\n);
     close $lua;
     return "$dir/$name.lua";
+}
+
+# the user and system CPU time the pids have used so far, in seconds (a
+# pid that is gone counts 0)
+sub cpu_seconds {
+    my $ticks = 0;
+    for my $pid (@_) {
+        open my $fh, '<', "/proc/$pid/stat" or next;
+        my $stat = <$fh> // next;
+        # the fields after the command's closing parenthesis: utime is the
+        # 12th of them, stime the 13th
+        my @f = split ' ', substr($stat, rindex($stat, ')') + 2);
+        $ticks += $f[11] + $f[12];
+    }
+    return $ticks / 100;    # USER_HZ, 100 on Linux
 }
 
 # pins the pids to one core, and dies unless each of them is on it
