@@ -230,6 +230,33 @@ subtest 'reload while events flow: a new helper, nothing lost or twice' => sub {
     $ng->quit;
 };
 
+subtest 'turned on and off by reload' => sub {
+    $bq->reset;
+    my $ng = dp_nginx(workers => 2);
+    my $on = $ng->{http};
+    (my $off = $on) =~ s/oie_drain_process on;/oie_drain_process off;/ or die;
+    $ng->{http} = $off;
+    $ng->write_conf;
+    $ng->start;
+    is(send_events($ng, 'sw', 20), 20, 'off: accepted');
+    is(scalar(() = $ng->helper_pids), 0, 'off: no helper');
+    $ng->{http} = $on;
+    $ng->write_conf;
+    $ng->reload;
+    my $helper = helper($ng);
+    ok($helper, 'on after a reload: the helper runs');
+    is(send_events($ng, 'sw', 20, 21), 20, 'on: accepted');
+    stored_once('sw', 40, 'off, then on');
+    ok($bq->wait_for(sub { ($ng->status->{drain}{process} // 0) == $helper }, 10), 'the helper drains');
+    $ng->{http} = $off;
+    $ng->write_conf;
+    $ng->reload;
+    ok($bq->wait_for(sub { !kill(0, $helper) }, 10), 'off again after a reload: the helper is gone');
+    is(send_events($ng, 'sw', 20, 41), 20, 'off again: accepted');
+    stored_once('sw', 60, 'on, then off again');
+    $ng->quit;
+};
+
 subtest 'file sink: the helper writes the NDJSON files' => sub {
     my $ng = OIE::Nginx->new(workers => 2, http => <<'H')->start;
         oie_sink file $EVENTS;
