@@ -92,19 +92,27 @@ H
     # of the rounds' own ratios (this machine drifts by more than the
     # difference measured)
     my (@ratios, @gratios, %rps, %cpu);
-    my @nginx = ($ng->worker_pids, $ng->helper_pids);
+    my @workers = $ng->worker_pids;
+    my @helpers = $ng->helper_pids;
     for my $r (1 .. $rounds) {
         my @order = (['post', 'plain', $one], ['track', 't', $one], ['get', 'plain', undef]);
         push @order, shift @order for 1 .. ($r - 1) % 3;
         my %got;
         for my $run (@order) {
             my ($key, $loc, $script) = @$run;
-            my ($c0, $b0, $t0) = (OIE::Bench::cpu_seconds(@nginx), OIE::Bench::cpu_seconds($bq->pid), time);
+            my ($w0, $h0, $b0, $t0) = (OIE::Bench::cpu_seconds(@workers),
+                OIE::Bench::cpu_seconds(@helpers), OIE::Bench::cpu_seconds($bq->pid), time);
             my ($rps) = wrk("http://127.0.0.1:@{[ $ng->port ]}/$loc", $script, $round_secs);
+            if ($key eq 'post') {
+                $cpu{post_workers} += OIE::Bench::cpu_seconds(@workers) - $w0;
+                $cpu{post_requests} += $rps * $round_secs;
+            }
             if ($key eq 'track') {
                 # what nginx and the stand-in used of the two cores meanwhile
                 $cpu{secs} += time - $t0;
-                $cpu{nginx} += OIE::Bench::cpu_seconds(@nginx) - $c0;
+                $cpu{workers} += OIE::Bench::cpu_seconds(@workers) - $w0;
+                $cpu{helper} += OIE::Bench::cpu_seconds(@helpers) - $h0;
+                $cpu{requests} += $rps * $round_secs;
                 $cpu{bq} += OIE::Bench::cpu_seconds($bq->pid) - $b0;
             }
             $got{$key} = $rps;
@@ -119,8 +127,14 @@ H
         $workers, $workers > 1 ? 's' : ' ', OIE::Bench::median(@{ $rps{post} }), OIE::Bench::median(@{ $rps{track} }),
         $rounds, $round_secs, OIE::Bench::median(@ratios), $ratios[0], $ratios[-1],
         OIE::Bench::median(@{ $rps{get} }), OIE::Bench::median(@gratios);
-    printf "             during the /t runs: nginx's workers%s used %.2f cores, the stand-in %.2f cores\n",
-        $drain eq 'process' ? ' and helper' : '', $cpu{nginx} / $cpu{secs}, $cpu{bq} / $cpu{secs};
+    printf "             during the /t runs: nginx's workers used %.2f cores (%.1f us a request; %.1f us a return 204 POST)%s, the stand-in %.2f cores\n",
+        $cpu{workers} / $cpu{secs}, $cpu{requests} ? 1e6 * $cpu{workers} / $cpu{requests} : 0,
+        $cpu{post_requests} ? 1e6 * $cpu{post_workers} / $cpu{post_requests} : 0,
+        $drain eq 'process'
+            ? sprintf(', the helper %.2f cores (%.1f us a row)', $cpu{helper} / $cpu{secs},
+                      $cpu{requests} ? 1e6 * $cpu{helper} / $cpu{requests} : 0)
+            : '',
+        $cpu{bq} / $cpu{secs};
     if ($sink eq 'file') {
         $ng->quit;
         next;
