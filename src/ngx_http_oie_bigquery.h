@@ -34,7 +34,7 @@ char *ngx_http_oie_bq_parse(ngx_conf_t *cf, ngx_http_oie_bq_conf_t *bq,
 
 /* OAuth2: a worker's access token, fetched and refreshed in the background */
 ngx_int_t ngx_http_oie_oauth_init(ngx_cycle_t *cycle,
-    ngx_http_oie_bq_conf_t *bq);
+    ngx_http_oie_bq_conf_t *bq, ngx_flag_t lazy);
 ngx_str_t *ngx_http_oie_oauth_token(void);      /* NULL while none */
 void ngx_http_oie_oauth_invalidate(void);
 void ngx_http_oie_oauth_on_ready(void (*handler)(void));

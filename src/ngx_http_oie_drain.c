@@ -22,6 +22,12 @@
 #define OIE_DRAIN_BUSY              2
 #define OIE_DRAIN_HELD              3       /* another worker is taking */
 
+/*
+ * with oie_drain_process on, workers drain themselves when the helper has
+ * not for this long (or ten oie_batch intervals, if longer), ms
+ */
+#define OIE_DRAIN_HELPER_STALE      5000
+
 /* an exiting worker waits this long for another one's batch, ms */
 #define OIE_DRAIN_EXIT_WAIT         2000
 
@@ -31,6 +37,8 @@ static ngx_uint_t ngx_http_oie_drain_some(ngx_log_t *log, ngx_uint_t batches);
 
 
 static ngx_event_t           ngx_http_oie_drain_event;
+static ngx_uint_t            ngx_http_oie_drain_standing_in;
+static ngx_msec_t            ngx_http_oie_drain_started;
 static ngx_http_oie_batch_t  ngx_http_oie_batch_buf;
 
 
@@ -48,6 +56,8 @@ ngx_http_oie_drain_init(ngx_cycle_t *cycle)
     if (b->rows == NULL || b->buf == NULL) {
         return NGX_ERROR;
     }
+
+    ngx_http_oie_drain_started = ngx_current_msec;
 
     ngx_http_oie_drain_event.handler = ngx_http_oie_drain_handler;
     ngx_http_oie_drain_event.log = cycle->log;
@@ -110,12 +120,54 @@ ngx_http_oie_drain_handler(ngx_event_t *ev)
 }
 
 
-/* with oie_drain_process on, a worker leaves the ring to the helper */
+/*
+ * With oie_drain_process on, a worker leaves the ring to the helper, unless
+ * the helper has not drained for a while (stopped, stuck, its process busy
+ * with a cache's clean-up, or not started): then the workers drain until
+ * it does again.
+ */
 ngx_uint_t
 ngx_http_oie_drains_here(void)
 {
-    return !ngx_http_oie_worker.omcf->drain_process
-           || ngx_process != NGX_PROCESS_WORKER;
+    ngx_msec_t                 stale, since;
+    ngx_uint_t                 stand_in;
+    ngx_http_oie_shctx_t      *sh = ngx_http_oie_worker.sh;
+    ngx_http_oie_main_conf_t  *omcf = ngx_http_oie_worker.omcf;
+
+    if (!omcf->drain_process || ngx_process != NGX_PROCESS_WORKER) {
+        return 1;
+    }
+
+    /* the helper's last tick, but a new worker gives it time to start */
+    since = ngx_http_oie_drain_started;
+
+    if (sh->counters.drain_pid
+        && (ngx_msec_int_t) (sh->counters.drain_tick - since) > 0)
+    {
+        since = sh->counters.drain_tick;
+    }
+
+    stale = ngx_max(OIE_DRAIN_HELPER_STALE, 10 * omcf->batch_interval);
+    stand_in = (ngx_msec_int_t) (ngx_current_msec - since)
+               > (ngx_msec_int_t) stale;
+
+    if (stand_in != ngx_http_oie_drain_standing_in) {
+        ngx_http_oie_drain_standing_in = stand_in;
+
+        if (stand_in) {
+            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                          "oie: the drain process has not drained for %M ms:"
+                          " this worker drains until it does",
+                          (ngx_msec_t) (ngx_current_msec - since));
+        } else {
+            ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                          "oie: the drain process %uA drains again: this "
+                          "worker leaves the ring to it",
+                          sh->counters.drain_pid);
+        }
+    }
+
+    return stand_in;
 }
 
 

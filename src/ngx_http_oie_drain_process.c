@@ -27,7 +27,7 @@ static ngx_msec_t ngx_http_oie_drain_manager(void *data);
 static void ngx_http_oie_drain_process_exit(void);
 
 
-static ngx_uint_t  ngx_http_oie_drain_started;
+static ngx_uint_t  ngx_http_oie_drain_process_started;
 
 
 ngx_int_t
@@ -75,11 +75,11 @@ ngx_http_oie_drain_manager(void *data)
 {
     ngx_cycle_t  *cycle = (ngx_cycle_t *) ngx_cycle;
 
-    if (ngx_http_oie_drain_started || ngx_process != NGX_PROCESS_HELPER) {
+    if (ngx_http_oie_drain_process_started || ngx_process != NGX_PROCESS_HELPER) {
         return OIE_DRAIN_MANAGER_NEXT;
     }
 
-    ngx_http_oie_drain_started = 1;
+    ngx_http_oie_drain_process_started = 1;
 
     if (ngx_http_oie_process_start(cycle) != NGX_OK) {
         ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,

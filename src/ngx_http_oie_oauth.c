@@ -277,8 +277,13 @@ invalid:
 }
 
 
+/*
+ * lazy: the first token is fetched when one is first asked for (a worker
+ * whose uploads the drain process makes, which may have to stand in)
+ */
 ngx_int_t
-ngx_http_oie_oauth_init(ngx_cycle_t *cycle, ngx_http_oie_bq_conf_t *bq)
+ngx_http_oie_oauth_init(ngx_cycle_t *cycle, ngx_http_oie_bq_conf_t *bq,
+    ngx_flag_t lazy)
 {
     ngx_http_oie_oauth_t  *o = &ngx_http_oie_oauth;
 
@@ -289,7 +294,9 @@ ngx_http_oie_oauth_init(ngx_cycle_t *cycle, ngx_http_oie_bq_conf_t *bq)
     o->timer.data = &ngx_http_oie_timer_conn;
     o->timer.cancelable = 1;
 
-    ngx_add_timer(&o->timer, 0);
+    if (!lazy) {
+        ngx_add_timer(&o->timer, 0);
+    }
 
     return NGX_OK;
 }
@@ -303,6 +310,11 @@ ngx_http_oie_oauth_token(void)
     if (o->value.len == 0 || (ngx_msec_int_t) (o->expires - ngx_current_msec)
                              <= 0)
     {
+        if (o->bq && o->req == NULL && !o->timer.timer_set && !ngx_exiting) {
+            /* lazy, and wanted now: the first fetch */
+            ngx_add_timer(&o->timer, 0);
+        }
+
         return NULL;
     }
 

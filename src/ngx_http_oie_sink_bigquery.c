@@ -56,14 +56,15 @@ ngx_http_oie_bq_init(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    if (!ngx_http_oie_drains_here()) {
-        /* the helper uploads; this worker only spools, when it exits */
-        return NGX_OK;
-    }
-
     ngx_http_oie_oauth_on_ready(ngx_http_oie_bq_token_ready);
 
-    return ngx_http_oie_oauth_init(cycle, bq->conf);
+    /*
+     * With oie_drain_process on a worker uploads only while the drain
+     * process does not drain: it fetches a token when it first needs one.
+     */
+    return ngx_http_oie_oauth_init(cycle, bq->conf,
+                                   ngx_process == NGX_PROCESS_WORKER
+                                   && ngx_http_oie_worker.omcf->drain_process);
 }
 
 

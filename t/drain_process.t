@@ -216,6 +216,28 @@ subtest 'quit during a stalled upload: the helper spools it, restart replays' =>
     $ng->quit;
 };
 
+subtest 'a stopped helper: the workers drain until it drains again' => sub {
+    $bq->reset;
+    my $ng = dp_nginx(workers => 2)->start;
+    my $helper = helper($ng) or return fail('no helper');
+    is(send_events($ng, 'st', 10), 10, 'accepted');
+    stored_once('st', 10, 'through the helper');
+    kill 'STOP', $helper;
+    is(send_events($ng, 'st', 20, 11), 20, 'accepted while the helper is stopped');
+    stored_once('st', 30, 'the workers stood in after 5 s');
+    like($ng->error_log, qr/\[warn\] \d+#\d+: oie: the drain process has not drained for \d+ ms: this worker drains until it does/,
+         'a worker said it stands in');
+    my $st = $ng->status;
+    ok($st->{drain}{idle_ms} >= 5000, "oie_status shows the helper idle for $st->{drain}{idle_ms} ms");
+    kill 'CONT', $helper;
+    ok($bq->wait_for(sub { $ng->status->{drain}{idle_ms} < 1000 }, 10), 'the helper drains again');
+    is(send_events($ng, 'st', 10, 31), 10, 'more events');
+    stored_once('st', 40, 'after the helper came back');
+    ok($bq->wait_for(sub { $ng->error_log =~ /oie: the drain process $helper drains again: this worker leaves the ring to it/ }, 10),
+       'the workers left the ring to it again');
+    $ng->quit;
+};
+
 subtest 'reload while events flow: a new helper, nothing lost or twice' => sub {
     $bq->reset;
     my $ng = dp_nginx(workers => 2)->start;
