@@ -12,6 +12,7 @@ use Time::HiRes qw(sleep time);
 use OIE::Env;
 use OIE::Nginx;
 use OIE::BQStub;
+use OIE::BQTest qw(send_events stored_once);
 use OIE::Gdb;
 use OIE::Events qw(event body);
 
@@ -38,18 +39,7 @@ H
     return $ng;
 }
 
-sub send_events {
-    my ($ng, $tag, $n) = @_;
-    my $ok = 0;
-    for my $i (1 .. $n) {
-        my ($code) = $ng->request('POST', '/t', headers => \%json,
-                                  body => body(event(visitorId => "$tag-$i")));
-        $ok++ if $code == 204;
-    }
-    return $ok;
-}
 
-# every tagged event stored exactly once
 # the pid of a process that is gone
 sub dead_pid {
     my $pid = fork // die "fork: $!";
@@ -69,21 +59,6 @@ sub spool_lines {
     } 1 .. $n;
 }
 
-sub stored_once {
-    my ($tag, $n, $what) = @_;
-    my $rows = $bq->wait_rows('events', 0, 0);
-    my %seen;
-    $seen{$_->{json}{visitor_id}}++ for grep { $_->{json}{visitor_id} =~ /^\Q$tag\E-/ } @$rows;
-    my $rows_ok = $bq->wait_for(sub {
-        $rows = $bq->rows('events');
-        %seen = ();
-        $seen{$_->{json}{visitor_id}}++ for grep { $_->{json}{visitor_id} =~ /^\Q$tag\E-\d+$/ } @$rows;
-        keys(%seen) >= $n;
-    }, 20);
-    my $all = is(scalar keys %seen, $n, "$what: all $n events stored");
-    my $once = is(scalar(grep { $_ > 1 } values %seen), 0, "$what: none stored twice");
-    return $all && $once;
-}
 
 subtest 'happy path: rows stored field by field, insertId = event_id' => sub {
     $bq->reset;
@@ -114,7 +89,7 @@ subtest 'batches reuse one keep-alive connection' => sub {
     $bq->reset;
     my $ng = bq_nginx()->start;
     for (1 .. 5) { send_events($ng, "ka$_", 3); sleep 0.15 }
-    stored_once('ka1', 3, 'keep-alive');
+    stored_once($bq, 'ka1', 3, 'keep-alive');
     my $reqs = [ grep { $_->{kind} eq 'insertAll' } @{ $bq->requests } ];
     my %conns = map { $_->{connection} => 1 } @$reqs;
     ok(@$reqs >= 3, scalar(@$reqs) . ' insertAll requests');
@@ -126,11 +101,11 @@ subtest 'expired token: 401, refreshed, nothing lost' => sub {
     $bq->reset;
     my $ng = bq_nginx()->start;
     send_events($ng, 'tok-a', 5);
-    stored_once('tok-a', 5, 'before expiry');
+    stored_once($bq, 'tok-a', 5, 'before expiry');
     my $before = $ng->status->{sink}{token_refreshes};
     $bq->expire_tokens;
     send_events($ng, 'tok-b', 5);
-    stored_once('tok-b', 5, 'after expiry');
+    stored_once($bq, 'tok-b', 5, 'after expiry');
     ok($ng->status->{sink}{token_refreshes} > $before, 'a new token was fetched');
     $ng->quit;
 };
@@ -150,7 +125,7 @@ for my $f ([status => 429, reason => 'rateLimitExceeded'],
         $bq->fault(%f, count => 2);
         (my $tag = "r-$name") =~ s/\W/_/g;
         is(send_events($ng, $tag, 10), 10, 'every request answered 204');
-        stored_once($tag, 10, $name);
+        stored_once($bq, $tag, 10, $name);
         my $st = $ng->status;
         ok($st->{sink}{retries} >= 1, "retried ($st->{sink}{retries})");
         like($st->{sink}{last_error}{message} // '', qr/insertAll/, 'last_error says what failed');
@@ -194,7 +169,7 @@ subtest 'BigQuery down: spool grows; back: spool drains in order, once' => sub {
        "spool on disk: $st->{spool}{files} files, $st->{spool}{bytes} bytes");
     is(scalar @{ $bq->rows('events') }, 0, 'nothing stored while down');
     $bq->clear_faults;
-    stored_once('down', 200, 'after recovery');
+    stored_once($bq, 'down', 200, 'after recovery');
     my $rows = $bq->rows('events');
     my @order = map { $_->{json}{visitor_id} =~ /^down-(\d+)$/ ? $1 : () } @$rows;
     is_deeply(\@order, [sort { $a <=> $b } @order], 'replayed in the order they came');
@@ -228,7 +203,7 @@ subtest 'uploads in flight when BigQuery fails pause the sink once, not once eac
     my @pauses = $ng->error_log =~ /BigQuery uploads paused for (\d+) ms/g;
     like("@pauses", qr/^2000(?: 4000)?$/,
          'paused 2 s once (and doubled by a failed probe at most): the other uploads in flight did not lengthen it');
-    stored_once('once', 200, 'after the pause')
+    stored_once($bq, 'once', 200, 'after the pause')
         or diag(JSON::PP->new->canonical->encode($ng->status) . "\n"
                 . join "\n", grep { /oie:/ } split /\n/, $ng->error_log);
     $ng->quit;
@@ -274,7 +249,7 @@ subtest 'kill -9 while spooled: restart replays' => sub {
     $ng->kill9;
     $bq->clear_faults;
     $ng->start;
-    stored_once('kill', 50, 'after kill -9 and restart');
+    stored_once($bq, 'kill', 50, 'after kill -9 and restart');
     $ng->quit;
 };
 
@@ -305,7 +280,7 @@ subtest 'kill -9 of a worker with uploads in flight: its journal is replayed' =>
     my $new = $bq->wait_for(sub { my ($w) = $ng->worker_pids; $w && $w != $worker ? $w : undef }, 20);
     ok($new, 'the master started a worker in its place');
     is($ng->pid, $master, 'the same master');
-    stored_once('jk', 20, 'after the worker was killed');
+    stored_once($bq, 'jk', 20, 'after the worker was killed');
     like($ng->error_log, qr/upload journal of process $worker returned for replay/,
          'the new worker took over the journal');
     $bq->wait_for(sub { !glob("$spool/*.journal") && !glob("$spool/*.spool*") }, 10);
@@ -330,7 +305,7 @@ subtest 'kill -9 of a worker that took a batch but had not written its journal: 
         or diag($gdb->log);
     is(scalar(() = glob "$spool/*.journal"), 0, 'no journal written');
     $gdb->kill;
-    stored_once('gk', 20, 'after the worker was killed');
+    stored_once($bq, 'gk', 20, 'after the worker was killed');
     like($ng->error_log,
          qr/oie: 20 rows taken from the ring by process $worker, which ended before they were delivered or on disk, are taken again/,
          'the new worker took the 20 held rows again');
@@ -344,7 +319,7 @@ subtest 'a running worker takes over the journal of a process that is gone' => s
     my $spool = "$spool_root/journal-adopt";
     my $ng = bq_nginx(spool => $spool, workers => 2)->start;
     send_events($ng, 'ja-warm', 1);
-    stored_once('ja-warm', 1, 'warm-up');
+    stored_once($bq, 'ja-warm', 1, 'warm-up');
     my $dead = dead_pid();
     my @rows = spool_lines('ja', $dead, 7);
     my $journal = "$spool/20240101T000000Z-$dead-000001.journal";
@@ -353,7 +328,7 @@ subtest 'a running worker takes over the journal of a process that is gone' => s
     print $fh @rows, 'events {"event_id":"ja-cut","visitor_';
     close $fh;
     ok(!$ng->status->{spool}{files}, 'a journal is not counted as a spool file');
-    stored_once('ja', 7, 'the journal of a process that is gone');
+    stored_once($bq, 'ja', 7, 'the journal of a process that is gone');
     ok(!-e $journal, 'the journal is gone');
     like($ng->error_log, qr/upload journal of process $dead returned for replay/, 'logged');
     ok(!grep({ ($_->{json}{event_id} // '') eq 'ja-cut' } @{ $bq->rows('events') }),
@@ -371,14 +346,14 @@ subtest 'a spool file the count missed is replayed all the same' => sub {
     my $spool = "$spool_root/uncounted";
     my $ng = bq_nginx(spool => $spool, workers => 2)->start;
     send_events($ng, 'uc-warm', 1);
-    stored_once('uc-warm', 1, 'warm-up');
+    stored_once($bq, 'uc-warm', 1, 'warm-up');
     my $dead = dead_pid();
     my $file = "$spool/20240101T000000Z-$dead-000001.spool";
     open my $fh, '>', "$file.tmp" or die "$file: $!";
     print $fh spool_lines('uc', $dead, 5);
     close $fh;
     rename "$file.tmp", $file or die "rename: $!";
-    stored_once('uc', 5, 'an uncounted spool file, with no traffic');
+    stored_once($bq, 'uc', 5, 'an uncounted spool file, with no traffic');
     like($ng->error_log, qr/the spool holds \d+ bytes, counted 0/, 'logged');
     my $st = $bq->wait_for(sub { my $x = $ng->status; $x->{spool}{files} == 0 ? $x : undef }, 10);
     ok($st && $st->{spool}{rows_replayed} >= 5, 'replayed from the spool');
@@ -400,7 +375,7 @@ subtest 'quit during a stalled upload: spooled, then replayed at start' => sub {
     $bq->clear_faults;
     $bq->reset;
     $ng->start;
-    stored_once('stall', 20, 'replayed after restart');
+    stored_once($bq, 'stall', 20, 'replayed after restart');
     $ng->quit;
 };
 
@@ -425,7 +400,7 @@ H
     $bq->clear_faults;
     $bq->reset;
     $ng->start;
-    stored_once('wst', 10, 'spooled at exit, replayed after restart');
+    stored_once($bq, 'wst', 10, 'spooled at exit, replayed after restart');
     $ng->quit;
 };
 
@@ -439,7 +414,7 @@ subtest 'credentials=metadata takes the token from the metadata server' => sub {
         oie_batch interval=20ms;
 H
     send_events($ng, 'meta', 3);
-    stored_once('meta', 3, 'metadata token');
+    stored_once($bq, 'meta', 3, 'metadata token');
     $ng->quit;
 };
 

@@ -13,6 +13,7 @@ use Time::HiRes qw(sleep time);
 use OIE::Env;
 use OIE::Nginx;
 use OIE::BQStub;
+use OIE::BQTest qw(send_events stored_once);
 use OIE::Events qw(event body sink_rows);
 
 my $bq = OIE::BQStub->start;
@@ -50,31 +51,6 @@ sub helper {
     return $bq->wait_for(sub { my @h = $ng->helper_pids; @h == 1 ? $h[0] : undef }, 10);
 }
 
-sub send_events {
-    my ($ng, $tag, $n, $from) = @_;
-    my $ok = 0;
-    for my $i (($from // 1) .. ($from // 1) + $n - 1) {
-        my ($code) = $ng->request('POST', '/t', headers => \%json,
-                                  body => body(event(visitorId => "$tag-$i")));
-        $ok++ if $code == 204;
-    }
-    return $ok;
-}
-
-# every event <tag>-<i> stored, none twice
-sub stored_once {
-    my ($tag, $n, $what) = @_;
-    my %seen;
-    $bq->wait_for(sub {
-        %seen = ();
-        $seen{$_->{json}{visitor_id}}++
-            for grep { $_->{json}{visitor_id} =~ /^\Q$tag\E-\d+$/ } @{ $bq->rows('events') };
-        keys(%seen) >= $n;
-    }, 30);
-    my $all = is(scalar keys %seen, $n, "$what: all $n events stored");
-    my $once = is(scalar(grep { $_ > 1 } values %seen), 0, "$what: none stored twice");
-    return $all && $once;
-}
 
 # how many TCP connections to the stand-in each of @pids holds
 sub conns_to_bq {
@@ -105,7 +81,7 @@ subtest 'two workers: the helper alone fetches the token and uploads' => sub {
     my $helper = helper($ng);
     ok($helper, "the master started its helper (pid @{[ $helper // '?' ]})") or return;
     is(send_events($ng, 'dp', 30), 30, 'thirty events answered 204');
-    stored_once('dp', 30, 'uploaded by the helper');
+    stored_once($bq, 'dp', 30, 'uploaded by the helper');
     my @workers = $ng->worker_pids;
     is(scalar @workers, 2, 'two workers');
     my $conns = conns_to_bq($helper, @workers);
@@ -143,7 +119,7 @@ subtest 'a full ring: the workers overflow into the spool, the helper replays it
     my $st = $ng->status;
     ok($st->{spool}{rows_spooled} > 0, "the ring overflowed into the spool ($st->{spool}{rows_spooled} rows)");
     is($st->{dropped}, 0, 'nothing dropped');
-    stored_once('ov', 3000, 'ring and spool');
+    stored_once($bq, 'ov', 3000, 'ring and spool');
     $ng->quit;
 };
 
@@ -156,7 +132,7 @@ subtest 'BigQuery down: the spool grows; back: the helper replays it once' => su
     ok($bq->wait_for(sub { $ng->status->{spool}{rows_spooled} >= 100 }, 20), 'rows went to the spool');
     is(scalar @{ $bq->rows('events') }, 0, 'nothing stored while down');
     $bq->clear_faults;
-    stored_once('down', 100, 'after recovery');
+    stored_once($bq, 'down', 100, 'after recovery');
     ok($bq->wait_for(sub { $ng->status->{spool}{files} == 0 }, 10), 'the spool files are gone once replayed');
     $ng->quit;
 };
@@ -182,13 +158,13 @@ subtest 'kill -9 of the helper with uploads in flight: its successor replays the
     is($ng->pid, $master, 'the same master');
     ok($bq->wait_for(sub { ($ng->status->{drain}{process} // 0) == $new }, 10),
        'oie_status names the new helper');
-    stored_once('hk', 20, 'after the helper was killed');
+    stored_once($bq, 'hk', 20, 'after the helper was killed');
     like($ng->error_log, qr/upload journal of process $helper returned for replay/,
          'the journal was taken over');
     ok($bq->wait_for(sub { !glob("$spool/*.journal") && !glob("$spool/*.spool*") }, 10),
        'no journal or spool file left');
     is(send_events($ng, 'hk2', 5), 5, 'more events');
-    stored_once('hk2', 5, 'through the new helper');
+    stored_once($bq, 'hk2', 5, 'through the new helper');
     $ng->quit;
 };
 
@@ -212,7 +188,7 @@ subtest 'quit during a stalled upload: the helper spools it, restart replays' =>
     $bq->clear_faults;
     $bq->reset;
     $ng->start;
-    stored_once('q', 20, 'replayed after restart');
+    stored_once($bq, 'q', 20, 'replayed after restart');
     $ng->quit;
 };
 
@@ -221,10 +197,10 @@ subtest 'a stopped helper: the workers drain until it drains again' => sub {
     my $ng = dp_nginx(workers => 2)->start;
     my $helper = helper($ng) or return fail('no helper');
     is(send_events($ng, 'st', 10), 10, 'accepted');
-    stored_once('st', 10, 'through the helper');
+    stored_once($bq, 'st', 10, 'through the helper');
     kill 'STOP', $helper;
     is(send_events($ng, 'st', 20, 11), 20, 'accepted while the helper is stopped');
-    stored_once('st', 30, 'the workers stood in after 5 s');
+    stored_once($bq, 'st', 30, 'the workers stood in after 5 s');
     like($ng->error_log, qr/\[warn\] \d+#\d+: oie: the drain process has not drained for \d+ ms: this worker drains until it does/,
          'a worker said it stands in');
     my $st = $ng->status;
@@ -232,7 +208,7 @@ subtest 'a stopped helper: the workers drain until it drains again' => sub {
     kill 'CONT', $helper;
     ok($bq->wait_for(sub { $ng->status->{drain}{idle_ms} < 1000 }, 10), 'the helper drains again');
     is(send_events($ng, 'st', 10, 31), 10, 'more events');
-    stored_once('st', 40, 'after the helper came back');
+    stored_once($bq, 'st', 40, 'after the helper came back');
     ok($bq->wait_for(sub { $ng->error_log =~ /oie: the drain process $helper drains again: this worker leaves the ring to it/ }, 10),
        'the workers left the ring to it again');
     $ng->quit;
@@ -247,7 +223,7 @@ subtest 'reload while events flow: a new helper, nothing lost or twice' => sub {
     my $new = $bq->wait_for(sub { my @h = grep { $_ != $old } $ng->helper_pids; @h ? $h[0] : undef }, 10);
     ok($new, 'a new helper after the reload');
     is(send_events($ng, 'rl', 50, 51), 50, 'after the reload');
-    stored_once('rl', 100, 'across the reload');
+    stored_once($bq, 'rl', 100, 'across the reload');
     ok($bq->wait_for(sub { !kill(0, $old) }, 10), 'the old helper is gone');
     $ng->quit;
 };
@@ -268,14 +244,14 @@ subtest 'turned on and off by reload' => sub {
     my $helper = helper($ng);
     ok($helper, 'on after a reload: the helper runs');
     is(send_events($ng, 'sw', 20, 21), 20, 'on: accepted');
-    stored_once('sw', 40, 'off, then on');
+    stored_once($bq, 'sw', 40, 'off, then on');
     ok($bq->wait_for(sub { ($ng->status->{drain}{process} // 0) == $helper }, 10), 'the helper drains');
     $ng->{http} = $off;
     $ng->write_conf;
     $ng->reload;
     ok($bq->wait_for(sub { !kill(0, $helper) }, 10), 'off again after a reload: the helper is gone');
     is(send_events($ng, 'sw', 20, 41), 20, 'off again: accepted');
-    stored_once('sw', 60, 'on, then off again');
+    stored_once($bq, 'sw', 60, 'on, then off again');
     $ng->quit;
 };
 
@@ -303,7 +279,7 @@ subtest 'master_process off: the one process drains' => sub {
     $ng->write_conf;
     $ng->start;
     is(send_events($ng, 'single', 10), 10, 'accepted');
-    stored_once('single', 10, 'no helper, no master');
+    stored_once($bq, 'single', 10, 'no helper, no master');
     is(scalar(() = $ng->helper_pids), 0, 'no helper process');
     is($ng->status->{drain}{process}, undef, 'oie_status: no helper');
     $ng->quit;
