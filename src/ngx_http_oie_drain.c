@@ -73,7 +73,7 @@ ngx_http_oie_drain_init(ngx_cycle_t *cycle)
 static void
 ngx_http_oie_drain_handler(ngx_event_t *ev)
 {
-    ngx_uint_t                 more;
+    ngx_uint_t                 more, here;
     ngx_msec_t                 next;
     ngx_http_oie_main_conf_t  *omcf = ngx_http_oie_worker.omcf;
 
@@ -87,18 +87,21 @@ ngx_http_oie_drain_handler(ngx_event_t *ev)
         ngx_http_oie_worker.sh->counters.drain_tick = ngx_current_msec;
     }
 
-    more = (ngx_exiting || !ngx_http_oie_drains_here())
+    here = ngx_http_oie_drains_here();
+
+    more = (ngx_exiting || !here)
            ? OIE_DRAIN_EMPTY
            : ngx_http_oie_drain_some(ev->log, OIE_DRAIN_BATCHES_PER_TICK);
 
-    if (omcf->sink == OIE_SINK_BIGQUERY && !ngx_http_oie_drains_here()) {
-        ngx_http_oie_spool_tick(ev->log, 0);
+    if (omcf->sink == OIE_SINK_FILE) {
+        ngx_http_oie_sink_file_tick(ev->log, 0);
 
-    } else if (omcf->sink == OIE_SINK_BIGQUERY) {
+    } else if (here) {
         ngx_http_oie_bq_tick(ev->log);
 
     } else {
-        ngx_http_oie_sink_file_tick(ev->log, 0);
+        /* a worker that leaves the ring to the helper: its own overflow */
+        ngx_http_oie_spool_tick(ev->log, 0);
     }
 
     switch (more) {

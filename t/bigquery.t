@@ -12,7 +12,7 @@ use Time::HiRes qw(sleep time);
 use OIE::Env;
 use OIE::Nginx;
 use OIE::BQStub;
-use OIE::BQTest qw(send_events stored_once);
+use OIE::BQTest qw(send_events stored_once journal_lines);
 use OIE::Gdb;
 use OIE::Events qw(event body);
 
@@ -264,11 +264,7 @@ subtest 'kill -9 of a worker with uploads in flight: its journal is replayed' =>
     is(send_events($ng, 'jk', 20), 20, 'accepted');
     # the rows left the ring for an upload that hangs: they are in the
     # worker's journal, one "<table> <row>" line each
-    my @lines;
-    $bq->wait_for(sub {
-        @lines = map { open my $fh, '<', $_ or (); <$fh> } glob "$spool/*-$worker-*.journal";
-        @lines >= 20;
-    }, 20);
+    my @lines = journal_lines($bq, $spool, $worker, 20);
     is(scalar(grep { /^events \{"event_id":"[^"]+".*"visitor_id":"jk-\d+"/ } @lines), 20,
        'the 20 rows in flight are in the journal');
     my $st = $ng->status;

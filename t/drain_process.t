@@ -13,7 +13,7 @@ use Time::HiRes qw(sleep time);
 use OIE::Env;
 use OIE::Nginx;
 use OIE::BQStub;
-use OIE::BQTest qw(send_events stored_once);
+use OIE::BQTest qw(send_events stored_once journal_lines);
 use OIE::Events qw(event body sink_rows);
 
 my $bq = OIE::BQStub->start;
@@ -91,6 +91,8 @@ subtest 'two workers: the helper alone fetches the token and uploads' => sub {
     is(scalar @tokens, 1, 'one token fetched (by the helper; the workers fetch none)');
     like($ng->error_log, qr/\[notice\] $helper#\d+: oie: the ring is drained in this process/,
          'the helper said so in the error log');
+    unlike($ng->error_log, qr/oie: the drain process has not drained/,
+           'no worker stood in while the helper started (they give it 5 s)');
     my $st = $ng->status;
     is($st->{sink}{rows_accepted}, 30, 'a worker\'s oie_status counts the helper\'s uploads');
     is($st->{ring}{events}, 0, 'the ring is empty');
@@ -145,11 +147,7 @@ subtest 'kill -9 of the helper with uploads in flight: its successor replays the
     my $helper = helper($ng) or return fail('no helper');
     $bq->fault(action => 'stall', count => 100000);
     is(send_events($ng, 'hk', 20), 20, 'accepted');
-    my @lines;
-    $bq->wait_for(sub {
-        @lines = map { open my $fh, '<', $_ or (); <$fh> } glob "$spool/*-$helper-*.journal";
-        @lines >= 20;
-    }, 20);
+    my @lines = journal_lines($bq, $spool, $helper, 20);
     is(scalar @lines, 20, 'the 20 rows in flight are in the helper\'s journal');
     $bq->clear_faults;
     kill 'KILL', $helper;

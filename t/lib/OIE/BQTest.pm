@@ -6,6 +6,7 @@ package OIE::BQTest;
 #   send_events($ng, 'down', 200);        # visitorId down-1 .. down-200
 #   send_events($ng, 'rl', 50, 51);       # rl-51 .. rl-100
 #   stored_once($bq, 'down', 200, 'after recovery');   # two Test::More tests
+#   my @lines = journal_lines($bq, $spool, $pid, 20);  # its uploads in flight
 
 use strict;
 use warnings;
@@ -14,7 +15,7 @@ use Exporter 'import';
 use Test::More;
 use OIE::Events qw(event body);
 
-our @EXPORT_OK = qw(send_events stored_once);
+our @EXPORT_OK = qw(send_events stored_once journal_lines);
 
 my %json = ('Content-Type' => 'application/json');
 
@@ -45,6 +46,18 @@ sub stored_once {
     my $all = is(scalar keys %seen, $n, "$what: all $n events stored");
     my $once = is(scalar(grep { $_ > 1 } values %seen), 0, "$what: none stored twice");
     return $all && $once;
+}
+
+# the lines of process $pid's upload journals in $spool, once there are $n
+# of them (20 s at most)
+sub journal_lines {
+    my ($bq, $spool, $pid, $n) = @_;
+    my @lines;
+    $bq->wait_for(sub {
+        @lines = map { open my $fh, '<', $_ or (); <$fh> } glob "$spool/*-$pid-*.journal";
+        @lines >= $n;
+    }, 20);
+    return @lines;
 }
 
 1;
