@@ -154,6 +154,10 @@ echo "the same with oie_drain_process on (the helper process uploads):"
 BENCH_DRAIN=process perl scripts/bench-bigquery.pl
 
 echo
+echo "what the BigQuery stand-in spends a row (its CPU is nginx's loss with 2 workers on 2 cores):"
+node scripts/bench-stub.mjs
+
+echo
 echo "what uploading costs a worker (CPU per event, BigQuery sink against the file sink):"
 perl scripts/bench-bq-cost.pl
 
