@@ -16,7 +16,7 @@ const reps = Number(process.env.BENCH_STUB_REPS ?? 8);
 const fields = loadSchemaDirs([join(root, 'sql/schemas')]).get('events');
 
 function row(i) {
-    const id = (0x01a24e81473f001dn * 65536n + BigInt(i)).toString(16).padStart(32, '0');
+    const id = i.toString(16).padStart(32, '0');
 
     return {
         insertId: id,

@@ -46,16 +46,30 @@ ngx_http_oie_bq_replay_next(void)
     ngx_http_oie_main_conf_t  *omcf = ngx_http_oie_worker.omcf;
 
     if (bq->replaying || bq->down || ngx_http_oie_bq_exiting()
-        || bq->njobs >= bq->conf->max_inflight
-        || ngx_http_oie_oauth_token() == NULL)
+        || bq->njobs >= bq->conf->max_inflight)
     {
         return;
     }
 
+    /*
+     * A new file only where the ring is drained: a worker that leaves it to
+     * the drain process (oie_drain_process on) ends the file it claimed
+     * while it stood in, and claims no other.  Asked before the token, which
+     * such a worker fetches only when it needs one.
+     */
+    if (bq->replay.data == NULL
+        && (!ngx_http_oie_drains_here()
+            || ngx_http_oie_worker.sh->counters.spool_bytes == 0))
+    {
+        return;
+    }
+
+    if (ngx_http_oie_oauth_token() == NULL) {
+        return;
+    }
+
     if (bq->replay.data == NULL) {
-        if (ngx_http_oie_worker.sh->counters.spool_bytes == 0
-            || ngx_http_oie_spool_claim(&bq->replay, bq->log) != NGX_OK)
-        {
+        if (ngx_http_oie_spool_claim(&bq->replay, bq->log) != NGX_OK) {
             return;
         }
 

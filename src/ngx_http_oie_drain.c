@@ -6,8 +6,9 @@
  *
  * With oie_drain_process on, the timer pops only in the helper process
  * (ngx_http_oie_drain_process.c); in a worker it just closes the spool
- * files the worker wrote when the ring was full, and the worker's
- * exit_process still spools what is in the ring when it goes.
+ * files the worker wrote when the ring was full (and ends a spool file it
+ * claimed while it stood in for the helper), and the worker's exit_process
+ * still spools what is in the ring when it goes.
  */
 
 #include "ngx_http_oie_module.h"
@@ -34,10 +35,12 @@
 
 static void ngx_http_oie_drain_handler(ngx_event_t *ev);
 static ngx_uint_t ngx_http_oie_drain_some(ngx_log_t *log, ngx_uint_t batches);
+static ngx_uint_t ngx_http_oie_drain_decide(void);
 
 
 static ngx_event_t           ngx_http_oie_drain_event;
-static ngx_uint_t            ngx_http_oie_drain_standing_in;
+/* this tick's answer: the ring (and the spool) are left to the helper */
+static ngx_uint_t            ngx_http_oie_drain_aside;
 static ngx_msec_t            ngx_http_oie_drain_started;
 static ngx_http_oie_batch_t  ngx_http_oie_batch_buf;
 
@@ -58,6 +61,8 @@ ngx_http_oie_drain_init(ngx_cycle_t *cycle)
     }
 
     ngx_http_oie_drain_started = ngx_current_msec;
+    ngx_http_oie_drain_aside = omcf->drain_process
+                               && ngx_process == NGX_PROCESS_WORKER;
 
     ngx_http_oie_drain_event.handler = ngx_http_oie_drain_handler;
     ngx_http_oie_drain_event.log = cycle->log;
@@ -73,35 +78,30 @@ ngx_http_oie_drain_init(ngx_cycle_t *cycle)
 static void
 ngx_http_oie_drain_handler(ngx_event_t *ev)
 {
-    ngx_uint_t                 more, here;
+    ngx_uint_t                 more;
     ngx_msec_t                 next;
     ngx_http_oie_main_conf_t  *omcf = ngx_http_oie_worker.omcf;
 
-    /*
-     * An exiting worker (quit, or an old one after a reload) leaves the
-     * ring to the others while it finishes; exit_process takes the rest.
-     */
     if (ngx_process == NGX_PROCESS_HELPER) {
         /* oie_drain_process on: /oie/status tells how the helper is */
         ngx_http_oie_worker.sh->counters.drain_pid = ngx_pid;
         ngx_http_oie_worker.sh->counters.drain_tick = ngx_current_msec;
     }
 
-    here = ngx_http_oie_drains_here();
-
-    more = (ngx_exiting || !here)
+    /*
+     * An exiting worker (quit, or an old one after a reload) leaves the
+     * ring to the others while it finishes; exit_process takes the rest.
+     * So does one that leaves it to the drain process.
+     */
+    more = (ngx_exiting || !ngx_http_oie_drain_decide())
            ? OIE_DRAIN_EMPTY
            : ngx_http_oie_drain_some(ev->log, OIE_DRAIN_BATCHES_PER_TICK);
 
     if (omcf->sink == OIE_SINK_FILE) {
         ngx_http_oie_sink_file_tick(ev->log, 0);
 
-    } else if (here) {
-        ngx_http_oie_bq_tick(ev->log);
-
     } else {
-        /* a worker that leaves the ring to the helper: its own overflow */
-        ngx_http_oie_spool_tick(ev->log, 0);
+        ngx_http_oie_bq_tick(ev->log);
     }
 
     switch (more) {
@@ -127,10 +127,11 @@ ngx_http_oie_drain_handler(ngx_event_t *ev)
  * With oie_drain_process on, a worker leaves the ring to the helper, unless
  * the helper has not drained for a while (stopped, stuck, its process busy
  * with a cache's clean-up, or not started): then the workers drain until
- * it does again.
+ * it does again.  Decided once a tick; ngx_http_oie_drains_here() tells
+ * the answer.
  */
-ngx_uint_t
-ngx_http_oie_drains_here(void)
+static ngx_uint_t
+ngx_http_oie_drain_decide(void)
 {
     ngx_msec_t                 stale, since;
     ngx_uint_t                 stand_in;
@@ -154,8 +155,8 @@ ngx_http_oie_drains_here(void)
     stand_in = (ngx_msec_int_t) (ngx_current_msec - since)
                > (ngx_msec_int_t) stale;
 
-    if (stand_in != ngx_http_oie_drain_standing_in) {
-        ngx_http_oie_drain_standing_in = stand_in;
+    if (stand_in == ngx_http_oie_drain_aside) {
+        ngx_http_oie_drain_aside = !stand_in;
 
         if (stand_in) {
             ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
@@ -171,6 +172,13 @@ ngx_http_oie_drains_here(void)
     }
 
     return stand_in;
+}
+
+
+ngx_uint_t
+ngx_http_oie_drains_here(void)
+{
+    return !ngx_http_oie_drain_aside;
 }
 
 

@@ -488,7 +488,16 @@ ngx_http_oie_bq_tick(ngx_log_t *log)
 {
     (void) ngx_http_oie_bq_is_down();
     ngx_http_oie_spool_tick(log, 0);
-    ngx_http_oie_spool_adopt(log);
+
+    /*
+     * A worker that leaves the ring to the drain process leaves it the
+     * spool too: it looks for no dead process's files, and replay_next()
+     * only ends a file it claimed while it stood in.
+     */
+    if (ngx_http_oie_drains_here()) {
+        ngx_http_oie_spool_adopt(log);
+    }
+
     ngx_http_oie_bq_replay_next();
 }
 

@@ -12,7 +12,7 @@ use Time::HiRes qw(sleep time);
 use OIE::Env;
 use OIE::Nginx;
 use OIE::BQStub;
-use OIE::BQTest qw(send_events stored_once journal_lines);
+use OIE::BQTest qw(send_events stored_once journal_lines dead_pid spool_lines spool_file);
 use OIE::Gdb;
 use OIE::Events qw(event body);
 
@@ -37,26 +37,6 @@ sub bq_nginx {
 H
     $ng->{oie_spool} = $spool;
     return $ng;
-}
-
-
-# the pid of a process that is gone
-sub dead_pid {
-    my $pid = fork // die "fork: $!";
-    if (!$pid) { require POSIX; POSIX::_exit(0) }
-    waitpid $pid, 0;
-    return $pid;
-}
-
-# n spool lines (table, space, row) of events <tag>-1 .. <tag>-n
-sub spool_lines {
-    my ($tag, $pid, $n) = @_;
-    return map {
-        sprintf 'events {"event_id":"%s-%s-%d","event_type":"pageview",'
-              . '"event_time":"2024-11-24T00:00:00.000Z","received_at":"2024-11-24T00:00:01.000Z",'
-              . '"session_id":"s","visitor_id":"%s-%d","url":"https://e.example/"}' . "\n",
-              $tag, $pid, $_, $tag, $_
-    } 1 .. $n;
 }
 
 
@@ -343,12 +323,7 @@ subtest 'a spool file the count missed is replayed all the same' => sub {
     my $ng = bq_nginx(spool => $spool, workers => 2)->start;
     send_events($ng, 'uc-warm', 1);
     stored_once($bq, 'uc-warm', 1, 'warm-up');
-    my $dead = dead_pid();
-    my $file = "$spool/20240101T000000Z-$dead-000001.spool";
-    open my $fh, '>', "$file.tmp" or die "$file: $!";
-    print $fh spool_lines('uc', $dead, 5);
-    close $fh;
-    rename "$file.tmp", $file or die "rename: $!";
+    spool_file($spool, 'uc', 5);
     stored_once($bq, 'uc', 5, 'an uncounted spool file, with no traffic');
     like($ng->error_log, qr/the spool holds \d+ bytes, counted 0/, 'logged');
     my $st = $bq->wait_for(sub { my $x = $ng->status; $x->{spool}{files} == 0 ? $x : undef }, 10);

@@ -13,7 +13,7 @@ use Time::HiRes qw(sleep time);
 use OIE::Env;
 use OIE::Nginx;
 use OIE::BQStub;
-use OIE::BQTest qw(send_events stored_once journal_lines);
+use OIE::BQTest qw(send_events stored_once journal_lines spool_file);
 use OIE::Events qw(event body sink_rows);
 
 my $bq = OIE::BQStub->start;
@@ -209,6 +209,34 @@ subtest 'a stopped helper: the workers drain until it drains again' => sub {
     stored_once($bq, 'st', 40, 'after the helper came back');
     ok($bq->wait_for(sub { $ng->error_log =~ /oie: the drain process $helper drains again: this worker leaves the ring to it/ }, 10),
        'the workers left the ring to it again');
+    $ng->quit;
+};
+
+subtest 'a worker that stood in leaves the spool to the helper once it is back' => sub {
+    $bq->reset;
+    my $spool = "$spool_root/aside";
+    my $ng = dp_nginx(spool => $spool, sink_extra => 'concurrency=1')->start;
+    my $helper = helper($ng) or return fail('no helper');
+    my ($worker) = $ng->worker_pids;
+    kill 'STOP', $helper;
+    ok($bq->wait_for(sub { $ng->error_log =~ / $worker#\d+: oie: the drain process has not drained/ }, 20),
+       'the helper stopped: the worker stands in');
+    # six spool files left by a process that is gone, and BigQuery slow
+    # (700 ms an upload of a file's 10 rows): the worker replays them one
+    # by one, and the helper comes back meanwhile
+    $bq->fault(action => 'delay', delay_ms => 700, count => 10000);
+    spool_file($spool, 'sb', 10, 1 + 10 * $_, 1 + $_) for 0 .. 5;
+    my $claim = qr/ $worker#\d+: oie: replaying spool file/;
+    ok($bq->wait_for(sub { $ng->error_log =~ $claim }, 20), 'the worker replays the spool');
+    kill 'CONT', $helper;
+    my $left = scalar(() = glob "$spool/*.spool*");
+    my $back = qr/ $worker#\d+: oie: the drain process $helper drains again[^\n]*\n/;
+    ok($bq->wait_for(sub { $ng->error_log =~ $back }, 10), 'the worker left the ring to the helper again');
+    stored_once($bq, 'sb', 60, 'the spool, by the worker and the helper');
+    ok($bq->wait_for(sub { !glob "$spool/*.spool*" }, 20), 'the spool is empty');
+    ok($left >= 3, "$left spool files were left when the helper came back");
+    my ($after) = $ng->error_log =~ /$back(.*)\z/s;
+    ok(defined $after && $after !~ $claim, 'once the helper was back the worker claimed no other spool file');
     $ng->quit;
 };
 

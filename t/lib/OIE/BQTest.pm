@@ -7,6 +7,8 @@ package OIE::BQTest;
 #   send_events($ng, 'rl', 50, 51);       # rl-51 .. rl-100
 #   stored_once($bq, 'down', 200, 'after recovery');   # two Test::More tests
 #   my @lines = journal_lines($bq, $spool, $pid, 20);  # its uploads in flight
+#   spool_file($spool, 'uc', 5);          # a ready spool file of uc-1 .. uc-5,
+#                                         # as a process that is gone left it
 
 use strict;
 use warnings;
@@ -15,7 +17,7 @@ use Exporter 'import';
 use Test::More;
 use OIE::Events qw(event body);
 
-our @EXPORT_OK = qw(send_events stored_once journal_lines);
+our @EXPORT_OK = qw(send_events stored_once journal_lines dead_pid spool_lines spool_file);
 
 my %json = ('Content-Type' => 'application/json');
 
@@ -58,6 +60,41 @@ sub journal_lines {
         @lines >= $n;
     }, 20);
     return @lines;
+}
+
+# the pid of a process that is gone
+sub dead_pid {
+    my $pid = fork // die "fork: $!";
+    if (!$pid) { require POSIX; POSIX::_exit(0) }
+    waitpid $pid, 0;
+    return $pid;
+}
+
+# n spool lines (table, space, row) of events <tag>-<from> .. <tag>-<from+n-1>
+sub spool_lines {
+    my ($tag, $pid, $n, $from) = @_;
+    $from //= 1;
+    return map {
+        sprintf 'events {"event_id":"%s-%s-%d","event_type":"pageview",'
+              . '"event_time":"2024-11-24T00:00:00.000Z","received_at":"2024-11-24T00:00:01.000Z",'
+              . '"session_id":"s","visitor_id":"%s-%d","url":"https://e.example/"}' . "\n",
+              $tag, $pid, $_, $tag, $_
+    } $from .. $from + $n - 1;
+}
+
+# a ready spool file of a process that is gone, written whole and then
+# renamed into place as the module does; $seq orders files (the oldest is
+# replayed first); returns its path
+sub spool_file {
+    my ($spool, $tag, $n, $from, $seq) = @_;
+    $seq //= 1;
+    my $dead = dead_pid();
+    my $file = sprintf '%s/20240101T0000%02dZ-%d-%06d.spool', $spool, $seq % 60, $dead, $seq;
+    open my $fh, '>', "$file.tmp" or die "$file: $!";
+    print $fh spool_lines($tag, $dead, $n, $from);
+    close $fh or die "$file: $!";
+    rename "$file.tmp", $file or die "rename $file: $!";
+    return $file;
 }
 
 1;
